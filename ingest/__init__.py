@@ -1,0 +1,1 @@
+"""Raw event logs into the DuckDB warehouse ``events`` table."""

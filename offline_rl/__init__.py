@@ -1,0 +1,1 @@
+"""Offline RL training on d3rlpy, and the policies it produces."""

@@ -1,0 +1,1 @@
+"""A sequential e-commerce environment with exact propensities and ground truth."""

@@ -1,0 +1,1 @@
+"""Self-contained HTML reports rendered from stored results (no computation here)."""
