@@ -25,12 +25,11 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from ingest.config import IngestConfig
 from offline_rl.config import TrainConfig
+from offrec.errors import ConfigError
+from offrec.simulator.config import SimulatorConfig
 from ope.config import EvaluateConfig
 from reports.config import ReportConfig
 from sql.config import BuildConfig
-
-from offrec.errors import ConfigError
-from offrec.simulator.config import SimulatorConfig
 
 __all__ = [
     "PathsConfig",
