@@ -13,9 +13,51 @@ import numpy as np
 
 from sql.errors import BuildError
 
-__all__ = ["FeatureSpec", "Transitions", "COMPONENTS"]
+__all__ = ["ActionSpace", "FeatureSpec", "Transitions", "COMPONENTS"]
 
 COMPONENTS: tuple[str, ...] = ("r_click", "r_cart", "r_purchase", "r_revenue")
+
+
+@dataclass(frozen=True)
+class ActionSpace:
+    """Action ids: ``0 .. n_top-1`` are ``top_items`` in order; ``other`` (= n_top) is the rest.
+
+    ``other_items`` are the items known to fall in the ``other`` bucket; a policy choosing
+    ``other`` shows one of them uniformly at random, so
+    ``pi(item | s) = pi(other | s) / len(other_items)`` (docs/design.md §3).
+    """
+
+    top_items: tuple[str, ...]
+    other_items: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(set(self.top_items)) != len(self.top_items):
+            raise BuildError("action space top_items contain duplicates")
+        overlap = set(self.top_items) & set(self.other_items)
+        if overlap:
+            raise BuildError(f"items both in top_items and other_items: {sorted(overlap)[:5]}")
+
+    @property
+    def n_actions(self) -> int:
+        return len(self.top_items) + 1
+
+    @property
+    def other(self) -> int:
+        return len(self.top_items)
+
+    def action_of(self, items: np.ndarray | list[str]) -> np.ndarray:
+        """(n,) item ids -> (n,) int64 action ids (unknown items -> ``other``)."""
+        index = {item: i for i, item in enumerate(self.top_items)}
+        return np.fromiter(
+            (index.get(item, self.other) for item in items), dtype=np.int64, count=len(items)
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {"top_items": list(self.top_items), "other_items": list(self.other_items)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> ActionSpace:
+        return cls(tuple(data["top_items"]), tuple(data.get("other_items", ())))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
