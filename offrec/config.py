@@ -149,9 +149,13 @@ def _build(cls: type, data: Any, *, where: str, section: str, base_dir: Path) ->
             hints[name], value, where=where, key=key, meta=f.metadata, base_dir=base_dir,
             section=f"{section}.{name}" if section else name,
         )
-    # Path fields left at their default are resolved too, so every path is absolute.
+    # Defaults are resolved too: nested sections are parsed from {} and relative Path
+    # defaults become absolute, so every path in a parsed config is absolute.
     for name, f in fields.items():
-        if name not in kwargs and hints[name] in (Path, Path | None):
+        if name not in kwargs and dataclasses.is_dataclass(hints[name]):
+            sub = f"{section}.{name}" if section else name
+            kwargs[name] = _build(hints[name], {}, where=where, section=sub, base_dir=base_dir)
+        elif name not in kwargs and hints[name] in (Path, Path | None):
             default = f.default if f.default is not dataclasses.MISSING else None
             if isinstance(default, Path) and not default.is_absolute():
                 kwargs[name] = base_dir / default
