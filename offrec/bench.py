@@ -35,6 +35,7 @@ __all__ = [
     "run_suite",
     "format_results",
     "current_rss_mb",
+    "PeakRSS",
 ]
 
 
@@ -113,7 +114,7 @@ def current_rss_mb() -> float:
         return 0.0
 
 
-class _PeakSampler:
+class PeakRSS:
     def __init__(self, interval: float = 0.01) -> None:
         self.interval = interval
         self.peak = current_rss_mb()
@@ -125,7 +126,7 @@ class _PeakSampler:
             self.peak = max(self.peak, current_rss_mb())
             time.sleep(self.interval)
 
-    def __enter__(self) -> _PeakSampler:
+    def __enter__(self) -> PeakRSS:
         self._thread.start()
         return self
 
@@ -140,7 +141,7 @@ def _run_once(c: Contender) -> tuple[float, float, float, dict[str, Any]]:
         c.setup()
     gc.collect()
     before = current_rss_mb()
-    with _PeakSampler() as sampler:
+    with PeakRSS() as sampler:
         t0 = time.perf_counter()
         extra = c.run() or {}
         elapsed = time.perf_counter() - t0
