@@ -313,13 +313,15 @@ def config_to_toml(cfg: Any, *, with_help: bool = False) -> str:
 
 
 def _emit_table(obj: Any, prefix: str, lines: list[str], with_help: bool) -> None:
-    scalars, tables = [], []
+    scalars, tables, dict_tables = [], [], []
     for f in dataclasses.fields(obj):
         if f.metadata.get("internal"):
             continue
         value = getattr(obj, f.name)
         if dataclasses.is_dataclass(value):
             tables.append((f, value))
+        elif isinstance(value, dict):  # a dict field is a sub-table, e.g. [train.cql]
+            dict_tables.append((f, value))
         else:
             scalars.append((f, value))
     if prefix and (scalars or not tables):
@@ -338,6 +340,12 @@ def _emit_table(obj: Any, prefix: str, lines: list[str], with_help: bool) -> Non
             lines.append(f"# {f.name} = (not set)")
             continue
         lines.append(f"{f.name} = {_toml_value(_plain(value))}")
+    for f, value in dict_tables:
+        lines.append("")
+        if with_help and f.metadata.get("help"):
+            lines.append(f"# {f.metadata['help']}")
+        lines.append(f"[{prefix}.{f.name}]" if prefix else f"[{f.name}]")
+        lines.extend(f"{k} = {_toml_value(_plain(v))}" for k, v in value.items())
     for f, value in tables:
         _emit_table(value, f"{prefix}.{f.name}" if prefix else f.name, lines, with_help)
 
