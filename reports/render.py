@@ -1,0 +1,466 @@
+"""Render stored results into self-contained HTML: one ``report.html`` per run and an index.
+
+Nothing here estimates anything: numbers come from the run's files (see :mod:`reports.model`)
+and are only selected, ordered and formatted. The page is a single file: CSS, the small table
+sorting script and the figures (inline SVG from :mod:`reports.plots`) are embedded, and a
+Content-Security-Policy forbids every network request and every script but ours (by hash), so
+a data string that somehow became markup could still not run or fetch anything.
+
+Files are written to a temporary file in the target directory and renamed into place, so a
+failed write leaves the earlier report intact (:class:`ReportWriteError`, exit code 1).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from markupsafe import Markup
+
+from reports import plots
+from reports.config import ReportConfig
+from reports.errors import ReportError, ReportWriteError
+from reports.formatting import FILTERS
+from reports.history import INDEX_NAME, REPORT_NAME, RunEntry, discover_runs, load_trend
+from reports.model import OBJECTIVES, EvaluationSummary, ReportInput, ResultRow
+
+__all__ = [
+    "ReportOutputs",
+    "report_html",
+    "render_run",
+    "index_html",
+    "render_index",
+    "generate_reports",
+    "write_text_atomic",
+]
+
+_ESTIMATOR_ORDER = ("IPS", "SNIPS", "DM", "DR", "SNDR", "SWITCH-DR", "MRDR", "FQE")
+_RUN_ID = re.compile(r"^[^/\\\x00]+$")
+
+
+# --------------------------------------------------------------------------------------------
+# templates and page assets
+
+
+def _asset(name: str) -> str:
+    return resources.files("reports.templates").joinpath(name).read_text(encoding="utf-8")
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("reports", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(FILTERS)
+    env.filters["urlpath"] = lambda s: quote(str(s), safe="")
+    return env
+
+
+def _page_assets() -> dict[str, Any]:
+    css = _asset("report.css")
+    js = _asset("report.js")
+    digest = base64.b64encode(hashlib.sha256(js.encode("utf-8")).digest()).decode("ascii")
+    csp = (
+        "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+        f"script-src 'sha256-{digest}'; base-uri 'none'; form-action 'none'"
+    )
+    return {"css": Markup(css), "js": Markup(js), "csp": csp}
+
+
+# --------------------------------------------------------------------------------------------
+# the run report
+
+
+def _order_estimators(names: Sequence[str]) -> list[str]:
+    rank = {n: i for i, n in enumerate(_ESTIMATOR_ORDER)}
+    return sorted(dict.fromkeys(names), key=lambda n: (rank.get(n, len(rank)), n))
+
+
+def _order_objectives(names: Sequence[str], primary: str) -> list[str]:
+    rank = {n: i for i, n in enumerate(OBJECTIVES)}
+    ordered = sorted(dict.fromkeys(names), key=lambda n: (rank.get(n, len(rank)), n))
+    return [primary] + [o for o in ordered if o != primary] if primary in ordered else ordered
+
+
+def _order_policies(inp: ReportInput, summary: EvaluationSummary) -> list[str]:
+    behaviour = summary.behaviour_policy
+    present = list(dict.fromkeys(r.policy for r in inp.results))
+    by_check = [c.policy for c in summary.verdict.checks if c.policy in present]
+    rest = sorted(p for p in present if p != behaviour and p not in by_check)
+    head = [behaviour] if behaviour in present else []
+    return head + by_check + rest
+
+
+def _evaluation_context(inp: ReportInput, summary: EvaluationSummary) -> dict[str, Any]:
+    """Tables and figures of the evaluation (only for runs that were evaluated)."""
+    s, v = summary, summary.verdict
+    behaviour = s.behaviour_policy
+    objective, estimator = v.objective, v.estimator
+    policies = _order_policies(inp, summary)
+    candidates = [p for p in policies if p != behaviour]
+    estimators = _order_estimators([r.estimator for r in inp.results])
+    objectives = _order_objectives([r.objective for r in inp.results], objective)
+    row: dict[tuple[str, str, str], ResultRow] = {
+        (r.policy, r.estimator, r.objective): r for r in inp.results
+    }
+    # colours by sorted name, so a policy keeps its colour from one report to the next
+    colours = plots.palette(sorted(policies), behaviour)
+    level = "confidence" if v.alpha is None else f"{(1 - v.alpha) * 100:.4g}%"
+    behaviour_label = behaviour if behaviour == "behaviour" else f"{behaviour} (behaviour)"
+
+    comparison = [
+        {
+            "policy": p,
+            "estimator": e,
+            "row": row[(p, e, objective)],
+            "primary": e == estimator,
+            "behaviour": p == behaviour,
+        }
+        for p in policies
+        for e in estimators
+        if (p, e, objective) in row
+    ]
+    behaviour_ref = row.get((behaviour, estimator, objective))
+    forest = (
+        plots.forest_plot(
+            [
+                plots.ForestEntry(
+                    c["policy"],
+                    c["estimator"],
+                    c["row"].value,
+                    c["row"].low,
+                    c["row"].high,
+                    c["row"].ground_truth,
+                )
+                for c in comparison
+                if not c["behaviour"]
+            ],
+            objective=objective,
+            reference=(behaviour_ref.value, behaviour_ref.low, behaviour_ref.high)
+            if behaviour_ref
+            else None,
+            reference_label=behaviour_label,
+            estimators=estimators,
+        )
+        if candidates
+        else None
+    )
+
+    per_objective = [
+        {
+            "objective": o,
+            "behaviour": row.get((behaviour, estimator, o)),
+            "cells": [row.get((p, estimator, o)) for p in candidates],
+        }
+        for o in objectives
+    ]
+    objectives_plot = (
+        plots.objective_panels(
+            [
+                (
+                    o,
+                    [
+                        plots.LiftEntry(p, r.rel_lift, r.rel_lift_low, r.rel_lift_high)
+                        for p in candidates
+                        if (r := row.get((p, estimator, o))) is not None
+                    ],
+                )
+                for o in objectives
+            ],
+            colours=colours,
+            estimator=estimator,
+        )
+        if candidates
+        else None
+    )
+
+    checks = {c.policy: c for c in v.checks}
+    diagnostics = []
+    for p in candidates:
+        weighted = [
+            row[(p, e, objective)]
+            for e in [estimator, *estimators]
+            if (p, e, objective) in row and row[(p, e, objective)].ess is not None
+        ]
+        diagnostics.append(
+            {
+                "policy": p,
+                "check": checks.get(p),
+                "row": weighted[0] if weighted else None,
+                "lifts": [row.get((p, e, objective)) for e in estimators],
+            }
+        )
+    hists = [
+        plots.Histogram(p, h.bin_edges, h.counts)
+        for p in candidates
+        if (h := s.weight_histograms.get(p)) is not None
+    ]
+    weights_plot = (
+        plots.weight_histograms(hists, colours=colours, max_weight=v.rules.get("max_weight"))
+        if hists
+        else None
+    )
+    bm = s.behaviour_model
+    calibration_plot = (
+        plots.calibration_plot(
+            [plots.CalibrationPoint(b.predicted, b.observed, b.count) for b in bm.calibration]
+        )
+        if bm is not None
+        else None
+    )
+    return {
+        "summary": s,
+        "verdict": v,
+        "checks": v.checks,
+        "level": level,
+        "behaviour": behaviour,
+        "objective": objective,
+        "estimator": estimator,
+        "policies": policies,
+        "candidates": candidates,
+        "estimators": estimators,
+        "objectives": objectives,
+        "colours": colours,
+        "comparison": comparison,
+        "per_objective": per_objective,
+        "diagnostics": diagnostics,
+        "top_items": [(p, s.top_items[p]) for p in policies if p in s.top_items],
+        "policy_info": s.policies,
+        "first_row": inp.results[0],
+        "eval_plots": {
+            "forest": forest,
+            "objectives": objectives_plot,
+            "weights": weights_plot,
+            "calibration": calibration_plot,
+        },
+    }
+
+
+def _context(inp: ReportInput, config: ReportConfig) -> dict[str, Any]:
+    ev = _evaluation_context(inp, inp.summary) if inp.summary is not None else None
+    objective = ev["objective"] if ev else config.primary_objective
+    estimator = ev["estimator"] if ev else config.primary_estimator
+    behaviour = ev["behaviour"] if ev else None
+    policies = ev["policies"] if ev else []
+    trend = load_trend(inp, limit=config.history_runs, estimator=estimator, objective=objective)
+
+    model_colours = plots.palette(sorted(m.name for m in inp.models))
+    if ev:
+        model_colours.update({k: c for k, c in ev["colours"].items() if k in model_colours})
+    curves = [
+        plots.Curve(
+            m.name, metric, [e.epoch for e in m.epochs], [getattr(e, metric) for e in m.epochs]
+        )
+        for metric in ("loss", "td_error", "initial_value", "agreement", "ips")
+        for m in inp.models
+        if any(getattr(e, metric) is not None for e in m.epochs)
+    ]
+    training_plot = plots.training_curves(curves, colours=model_colours) if curves else None
+
+    trend_runs = list(trend.run_ids)
+    trend_policies = list(dict.fromkeys(pt.policy for pt in trend.points))
+    behaviours = {pt.policy for pt in trend.points if pt.behaviour}
+    trend_policies.sort(
+        key=lambda p: (
+            p not in behaviours,
+            policies.index(p) if p in policies else len(policies),
+            p,
+        )
+    )
+    trend_colours = plots.palette(
+        sorted((set(policies) | set(trend_policies)) - behaviours - {behaviour})
+    )
+    trend_colours.update({b: plots.BEHAVIOUR_COLOUR for b in behaviours | {behaviour}})
+    by_run_policy = {(pt.run_id, pt.policy): pt for pt in trend.points}
+    run_time = {pt.run_id: pt.created_at for pt in trend.points}
+    series = []
+    for p in trend_policies:
+        pts = [by_run_policy.get((r, p)) for r in trend_runs]
+        series.append(
+            plots.TrendSeries(
+                policy=p,
+                times=[run_time[r] for r in trend_runs],
+                values=[pt.value if pt else None for pt in pts],
+                lows=[pt.low if pt else None for pt in pts],
+                highs=[pt.high if pt else None for pt in pts],
+                truths=[pt.ground_truth if pt else None for pt in pts],
+                behaviour=p in behaviours,
+            )
+        )
+    trend_plot = (
+        plots.trend_plot(series, colours=trend_colours, objective=objective, estimator=estimator)
+        if len(trend_runs) >= 2
+        else None
+    )
+    trend_rows = [
+        {
+            "run_id": r,
+            "created_at": run_time[r],
+            "current": r == inp.run_id,
+            "cells": [by_run_policy.get((r, p)) for p in trend_policies],
+        }
+        for r in reversed(trend_runs)
+    ]
+    plots_ = dict(ev["eval_plots"]) if ev else {}
+    plots_.update({"training": training_plot, "trend": trend_plot})
+    failed_stages = [
+        (k, st)
+        for k, st in inp.manifest.stages.items()
+        if st.status in ("failed", "skipped") and st.error
+    ]
+    return {
+        **(ev or {}),
+        "inp": inp,
+        "run": inp.manifest,
+        "data": inp.data,
+        "evaluated": ev is not None,
+        "objective": objective,
+        "estimator": estimator,
+        "simulated": inp.simulated,
+        "models": inp.models,
+        "failed_stages": failed_stages,
+        "trend": trend,
+        "trend_policies": trend_policies,
+        "trend_rows": trend_rows,
+        "plots": plots_,
+        "svg": lambda p: Markup(p.svg),
+        **_page_assets(),
+    }
+
+
+def report_html(run_dir: Path | str, config: ReportConfig | None = None) -> str:
+    """The HTML of ``run_dir``'s report (nothing is written)."""
+    config = config or ReportConfig()
+    inp = ReportInput.load(run_dir)
+    return _environment().get_template("report.html.j2").render(_context(inp, config))
+
+
+def render_run(run_dir: Path | str, config: ReportConfig | None = None) -> Path:
+    """Render ``<run_dir>/report.html`` and write it atomically; return its path."""
+    run_dir = Path(run_dir)
+    html = report_html(run_dir, config)
+    return write_text_atomic(run_dir / REPORT_NAME, html)
+
+
+def index_html(runs_dir: Path | str) -> str:
+    """The HTML of the index of every run under ``runs_dir``, newest first."""
+    entries = discover_runs(runs_dir)
+    return (
+        _environment()
+        .get_template("index.html.j2")
+        .render(entries=entries, runs_dir=Path(runs_dir), report_name=REPORT_NAME, **_page_assets())
+    )
+
+
+def render_index(runs_dir: Path | str) -> Path:
+    """Render ``<runs_dir>/index.html`` and write it atomically; return its path."""
+    runs_dir = Path(runs_dir)
+    return write_text_atomic(runs_dir / INDEX_NAME, index_html(runs_dir))
+
+
+# --------------------------------------------------------------------------------------------
+# writing
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` to a temporary file beside ``path`` and rename it into place.
+
+    On any OS error the temporary file is removed, ``path`` keeps its previous content and
+    :class:`ReportWriteError` names the path.
+    """
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ReportWriteError(
+            f"{path}: cannot write the report ({reason}); check that {path.parent} exists, is "
+            "writable and has free space. Earlier files were left unchanged."
+        ) from None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+@dataclass(frozen=True)
+class ReportOutputs:
+    """What :func:`generate_reports` wrote, and the runs it could not render (with why)."""
+
+    reports: tuple[Path, ...]
+    index: Path
+    failures: tuple[tuple[str, str], ...] = ()
+
+
+def generate_reports(
+    runs_dir: Path | str,
+    config: ReportConfig | None = None,
+    *,
+    run_id: str | None = None,
+    all_runs: bool = False,
+) -> ReportOutputs:
+    """Write the report of one run (``run_id``, default: the newest) or of every run, then the
+    index. With ``all_runs``, runs that cannot be rendered are listed in ``failures`` and the
+    others are still written; otherwise the first problem raises :class:`ReportError`."""
+    runs_dir = Path(runs_dir)
+    if run_id is not None and all_runs:
+        raise ReportError("--run and --all: give one of them, not both")
+    entries = discover_runs(runs_dir)
+    if not entries:
+        raise ReportError(
+            f"{runs_dir}: no runs yet; run `offrec nightly` (or `offrec evaluate`) first"
+        )
+    selected: list[RunEntry]
+    if run_id is not None:
+        if not _RUN_ID.match(run_id) or run_id in (".", ".."):
+            raise ReportError(
+                f"--run {run_id!r}: must be a run id (a directory name in {runs_dir}), not a path"
+            )
+        selected = [e for e in entries if e.run_id == run_id]
+        if not selected:
+            known = ", ".join(e.run_id for e in entries[:10])
+            more = f" (and {len(entries) - 10} more)" if len(entries) > 10 else ""
+            raise ReportError(
+                f"--run {run_id!r}: no such run in {runs_dir}; runs, newest first: {known}{more}"
+            )
+    elif all_runs:
+        selected = entries
+    else:
+        readable = [e for e in entries if e.manifest is not None]
+        if not readable:
+            raise ReportError(f"{runs_dir}: no readable run: {entries[0].problem}")
+        selected = readable[:1]
+    written: list[Path] = []
+    failures: list[tuple[str, str]] = []
+    for entry in selected:
+        try:
+            written.append(render_run(entry.path, config))
+        except ReportWriteError:
+            raise
+        except ReportError as exc:
+            if not all_runs:
+                raise
+            failures.append((entry.run_id, str(exc)))
+    index = render_index(runs_dir)
+    return ReportOutputs(tuple(written), index, tuple(failures))

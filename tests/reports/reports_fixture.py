@@ -1,0 +1,339 @@
+"""A realistic run directory for report tests: synthetic numbers, several policies and
+estimators, hostile item ids. Files are written as plain dicts exactly as docs/reports.md
+describes them (not through reports.model), so the tests check the documented contract."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ope.verdict import decide
+from reports.config import ReportConfig
+
+__all__ = ["HOSTILE_IDS", "RunSpec", "make_run", "write_json"]
+
+HOSTILE_IDS = (
+    "<script>alert(1)</script>",
+    '"><img src=x onerror=alert(1)>',
+    "</td></tr></table><h1>owned</h1>",
+    "{{ 7*7 }} & $x^2$ café",
+)
+
+OBJECTIVES = {"reward": 0.92, "click": 0.121, "cart": 0.043, "purchase": 0.0151, "revenue": 0.634}
+ESTIMATORS = {"IPS": 2.4, "SNIPS": 2.0, "DR": 1.0, "FQE": 0.7}  # interval width factors
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    run_id: str = "20240501T030000Z"
+    created_at: datetime = datetime(2024, 5, 1, 3, 0, tzinfo=UTC)
+    simulated: bool = True
+    ship: bool = True
+    hostile: bool = True
+    propensity_source: str = "estimated"
+    with_models: bool = True
+    status: str = "ok"
+    seed: int = 0
+    drift: float = 0.0  # shifts every value (for a history of runs)
+    policy_names: tuple[str, ...] = ("cql", "dqn", "bcq", "most_popular")
+    config_hash: str = "3f9a0c1d2e4b"
+    dataset_version: str = "v20240501-28d"
+    gate_failed: bool = False  # the build gate stopped the run: manifest only
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))
+
+
+def _effects(spec: RunSpec) -> dict[str, tuple[float, float, float, float]]:
+    """Per policy: (relative lift, ESS share, max weight, unsupported mass)."""
+    strong = 0.08 if spec.ship else 0.012
+    base = {
+        spec.policy_names[0]: (strong, 0.18, 38.0, 0.004),
+        spec.policy_names[1]: (0.05, 0.004, 420.0, 0.02),  # big lift, unhealthy weights
+        spec.policy_names[2]: (-0.03, 0.25, 12.0, 0.0),
+    }
+    for extra in spec.policy_names[3:]:
+        base[extra] = (-0.11, 0.02, 95.0, 0.09)
+    return base
+
+
+def _results(spec: RunSpec, rng: np.random.Generator) -> pd.DataFrame:
+    rows = []
+    n_dec, n_ep = 48_210, 9_874
+    effects = _effects(spec)
+    for objective, base in OBJECTIVES.items():
+        behaviour_value = base * (1 + spec.drift)
+        se = base * 0.012
+        for estimator, width in ESTIMATORS.items():
+            weighted = estimator != "FQE"
+            rows.append(
+                dict(
+                    policy="behaviour",
+                    estimator=estimator,
+                    objective=objective,
+                    value=behaviour_value,
+                    low=behaviour_value - 1.96 * se,
+                    high=behaviour_value + 1.96 * se,
+                    lift=0.0,
+                    lift_low=0.0,
+                    lift_high=0.0,
+                    rel_lift=0.0,
+                    rel_lift_low=0.0,
+                    rel_lift_high=0.0,
+                    ess=float(n_dec) if weighted else np.nan,
+                    max_weight=1.0 if weighted else np.nan,
+                    p99_weight=1.0 if weighted else np.nan,
+                    zero_support_share=0.0 if weighted else np.nan,
+                    unsupported_mass=0.0 if weighted else np.nan,
+                    ground_truth=behaviour_value * 1.004 if spec.simulated else np.nan,
+                )
+            )
+            for policy, (rel, ess_share, max_w, unsup) in effects.items():
+                noise = rng.normal(0, 0.006)
+                # FQE is biased a little towards zero, IPS noisier
+                lift = behaviour_value * (rel * (0.8 if estimator == "FQE" else 1.0) + noise)
+                half = 1.96 * se * width * (1.6 if ess_share < 0.01 else 1.0)
+                value = behaviour_value + lift
+                rows.append(
+                    dict(
+                        policy=policy,
+                        estimator=estimator,
+                        objective=objective,
+                        value=value,
+                        low=value - half,
+                        high=value + half,
+                        lift=lift,
+                        lift_low=lift - half,
+                        lift_high=lift + half,
+                        rel_lift=lift / behaviour_value,
+                        rel_lift_low=(lift - half) / behaviour_value,
+                        rel_lift_high=(lift + half) / behaviour_value,
+                        ess=ess_share * n_dec if weighted else np.nan,
+                        max_weight=max_w if weighted else np.nan,
+                        p99_weight=max_w / 6 if weighted else np.nan,
+                        zero_support_share=unsup * 3 if weighted else np.nan,
+                        unsupported_mass=unsup if weighted else np.nan,
+                        ground_truth=behaviour_value * (1 + rel) if spec.simulated else np.nan,
+                    )
+                )
+    df = pd.DataFrame(rows)
+    df.insert(0, "run_id", spec.run_id)
+    df["alpha"] = 0.05
+    df["interval_method"] = "session bootstrap (1000)"
+    df["n_decisions"] = n_dec
+    df["n_episodes"] = n_ep
+    df["propensity_source"] = spec.propensity_source
+    return df[
+        [
+            "run_id",
+            "policy",
+            "estimator",
+            "objective",
+            "value",
+            "low",
+            "high",
+            "lift",
+            "lift_low",
+            "lift_high",
+            "rel_lift",
+            "rel_lift_low",
+            "rel_lift_high",
+            "alpha",
+            "interval_method",
+            "ess",
+            "max_weight",
+            "p99_weight",
+            "zero_support_share",
+            "unsupported_mass",
+            "n_decisions",
+            "n_episodes",
+            "propensity_source",
+            "ground_truth",
+        ]
+    ]
+
+
+def make_run(runs_dir: Path, spec: RunSpec | None = None, **overrides: Any) -> Path:
+    """Write a complete run directory ``runs_dir/<run_id>`` and return its path."""
+    spec = spec or RunSpec()
+    if overrides:
+        spec = RunSpec(**{**spec.__dict__, **overrides})
+    rng = np.random.default_rng(spec.seed)
+    run = runs_dir / spec.run_id
+    run.mkdir(parents=True, exist_ok=True)
+    created = spec.created_at
+    stage_secs = {"ingest": 12.4, "build": 31.9, "train": 1843.2, "evaluate": 214.7, "report": None}
+    stages = {
+        name: {
+            "status": "running" if name == "report" else "done",
+            "started_at": None,
+            "finished_at": None,
+            "seconds": secs,
+            "peak_rss_mb": None if secs is None else 812.5,
+            "details": {},
+            "error": None,
+        }
+        for name, secs in stage_secs.items()
+    }
+    gates = []
+    if spec.gate_failed:
+        stages["build"].update(status="failed", error="at least 1000 decisions required, got 12")
+        for name in ("train", "evaluate"):
+            stages[name].update(
+                status="skipped",
+                seconds=None,
+                error="skipped: the dataset failed a data-quality gate",
+            )
+        gates = [{"stage": "build", "message": "at least 1000 decisions required, got 12"}]
+    write_json(
+        run / "manifest.json",
+        {
+            "run_id": spec.run_id,
+            "kind": "nightly",
+            "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "updated_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "status": spec.status,
+            "exit_code": None,
+            "date": created.date().isoformat(),
+            "config_hash": spec.config_hash,
+            "config_path": "/srv/offrec/offrec.toml",
+            "dataset_version": spec.dataset_version,
+            "simulated": spec.simulated,
+            "package_versions": {
+                "python": "3.11.9",
+                "offrec": "0.1.0",
+                "d3rlpy": "2.8.1",
+                "torch": "2.13.0",
+                "duckdb": "1.1.3",
+                "numpy": "2.1.0",
+            },
+            "stages": stages,
+            "inputs": [],
+            "models": {},
+            "ope_summary": {},
+            "gates": gates,
+            "report_path": None,
+        },
+    )
+    if spec.gate_failed:
+        return run
+    (run / "evaluation").mkdir(parents=True, exist_ok=True)
+    df = _results(spec, rng)
+    df.to_parquet(run / "evaluation" / "ope_results.parquet", index=False)
+    verdict = decide(df, ReportConfig(), behaviour_policy="behaviour")
+    write_json(
+        run / "data_summary.json",
+        {
+            "schema_version": 1,
+            "dataset_version": spec.dataset_version,
+            "data_source": "simulator" if spec.simulated else "logs",
+            "mode": "logged",
+            "date_range": {
+                "start": (created - timedelta(days=28)).isoformat(),
+                "end": (created - timedelta(hours=3)).isoformat(),
+            },
+            "events": {"loaded": 1_254_331, "rejected": 412, "duplicate": 1_877},
+            "rejected_reasons": {"propensity outside (0, 1]": 300, "unknown event_type": 112},
+            "users": 20_118,
+            "sessions": 61_204,
+            "episodes": 61_204,
+            "decisions": 241_050,
+            "splits": {"train": 192_840, "test": 48_210},
+            "action_coverage": {
+                "n_actions": 51,
+                "n_items": 1_840,
+                "actions_seen": 51,
+                "other_share": 0.314,
+            },
+            "reward_rates": {
+                "click": 0.121,
+                "cart": 0.043,
+                "purchase": 0.0151,
+                "revenue": 0.634,
+                "reward": 0.92,
+            },
+        },
+    )
+    items = list(HOSTILE_IDS) if spec.hostile else []
+    items += [f"sku-{1000 + i}" for i in range(6 - len(items) + 2)]
+    policies = ["behaviour", *spec.policy_names]
+    summary = {
+        "schema_version": 1,
+        "run_id": spec.run_id,
+        "behaviour_policy": "behaviour",
+        "propensity_source": spec.propensity_source,
+        "n_bootstrap": 1000,
+        "notes": ["212 test decisions had no logged propensity; the behaviour model's were used"]
+        if spec.propensity_source == "estimated"
+        else [],
+        "behaviour_model": {
+            "kind": "multinomial logistic regression on the state features",
+            "n_fit": 192_840,
+            "ece": 0.018,
+            "log_loss": 2.91,
+            "calibration": [
+                {
+                    "predicted": p,
+                    "observed": min(1.0, p * (1.05 if p < 0.3 else 0.93)),
+                    "count": int(5000 / (1 + 10 * p)),
+                }
+                for p in (0.01, 0.03, 0.07, 0.12, 0.2, 0.3, 0.45, 0.6, 0.8)
+            ],
+        }
+        if spec.propensity_source == "estimated"
+        else None,
+        "weight_histograms": {
+            p: {
+                "bin_edges": list(np.geomspace(0.01, 500, 21)),
+                "counts": [
+                    int(x) for x in 4000 * np.exp(-0.5 * ((np.arange(20) - 9 - j) / 3) ** 2)
+                ],
+            }
+            for j, p in enumerate(policies)
+        },
+        "top_items": {
+            p: [
+                {
+                    "item_id": it,
+                    "share": round(0.3 / (k + 1), 4),
+                    "logged_share": round(0.2 / (k + 2), 4),
+                }
+                for k, it in enumerate(items[:6])
+            ]
+            for p in policies
+        },
+        "policies": {
+            "behaviour": {"description": "the logged (production) recommender", "model": None},
+            **{
+                p: {"description": f"{p.upper()} greedy head", "model": p}
+                for p in spec.policy_names
+            },
+        },
+        "verdict": verdict.to_dict(),
+    }
+    write_json(run / "evaluation" / "summary.json", summary)
+    if spec.with_models:
+        for k, name in enumerate(spec.policy_names[:3]):
+            epochs = []
+            for e in range(1, 11):
+                epochs.append(
+                    {
+                        "epoch": e,
+                        "step": e * 1000,
+                        "loss": float(2.0 * np.exp(-e / (3 + k)) + 0.1 + rng.normal(0, 0.01)),
+                        "td_error": float(0.5 * np.exp(-e / 4) + 0.05),
+                        "initial_value": float(3.0 + k * 0.4 - 1.2 * np.exp(-e / 3)),
+                        "agreement": float(0.4 + 0.3 * (1 - np.exp(-e / 4))),
+                        "ips": None if e % 4 else float(0.9 + 0.01 * e),
+                    }
+                )
+            write_json(run / "models" / name / "metrics.json", epochs)
+    return run
