@@ -39,6 +39,7 @@ __all__ = [
     "check_overrides",
     "build_d3rlpy_config",
     "resolve_device",
+    "auto_reward_scale",
 ]
 
 
@@ -120,13 +121,19 @@ def check_overrides(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def build_d3rlpy_config(name: str, cfg: TrainConfig) -> Any:
-    """The exact d3rlpy config object for ``name``: our defaults, then ``[train.<name>]``."""
+def build_d3rlpy_config(name: str, cfg: TrainConfig, reward_scale: float = 1.0) -> Any:
+    """The exact d3rlpy config object for ``name``: our defaults, then ``[train.<name>]``.
+
+    Q-learning algorithms get ``reward_scaler = MultiplyRewardScaler(reward_scale)`` unless
+    their table sets ``reward_scaler`` itself (behaviour cloning ignores rewards).
+    """
     d3 = d3rlpy_module()
     cls = _config_class(name)
     fields = {f.name for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {k: getattr(cfg, k) for k in _SHARED if k in fields}
     kwargs["encoder_factory"] = d3.models.VectorEncoderFactory(hidden_units=list(cfg.hidden_units))
+    if algorithm_spec(name).kind != "bc" and reward_scale != 1.0:
+        kwargs["reward_scaler"] = d3.preprocessing.MultiplyRewardScaler(float(reward_scale))
     kwargs.update(check_overrides(name, cfg.overrides(name)))
     try:
         return cls(**kwargs)
@@ -272,3 +279,18 @@ def _check_bounds(key: str, value: Any, where: str) -> None:
         raise TrainError(f"{where} = {value!r}: must be {'>' if low_exclusive else '>='} {low}")
     if high is not None and value > high:
         raise TrainError(f"{where} = {value!r}: must be <= {high}")
+
+
+def auto_reward_scale(rewards: Any, configured: float) -> float:
+    """``configured`` when > 0, else ``1 / max |reward|`` (1 when every reward is 0).
+
+    Scaling rewards into [-1, 1] keeps TD errors in the quadratic part of d3rlpy's Huber loss;
+    with large raw rewards the clipped TD gradient is too weak against CQL's penalty and the
+    conservative Q-values collapse towards the behaviour policy.
+    """
+    if configured > 0:
+        return float(configured)
+    import numpy as np
+
+    top = float(np.max(np.abs(np.asarray(rewards, dtype=np.float64)))) if len(rewards) else 0.0
+    return 1.0 / top if top > 0 else 1.0

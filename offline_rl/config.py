@@ -64,6 +64,15 @@ class TrainConfig:
         default=1000,
         metadata={"help": "updates between target-network syncs (Q-learning algorithms)", "min": 1},
     )
+    reward_scale: float = field(
+        default=0.0,
+        metadata={
+            "help": "Q-learning trains on reward * reward_scale (d3rlpy MultiplyRewardScaler); "
+            "0 = auto: 1 / max |reward| of the train split. Q-values are reported in "
+            "reward units either way",
+            "min": 0.0,
+        },
+    )
     hidden_units: tuple[int, ...] = field(
         default=(256, 256),
         metadata={"help": "hidden layer sizes of every network (d3rlpy VectorEncoder)", "min": 1},

@@ -70,6 +70,9 @@ class _Network:
 class QFunction(_Network):
     """Q(s, ·) of a trained model: ``q_values(raw_states) -> (n, A)``.
 
+    Values are in reward units: training's ``MultiplyRewardScaler`` (``[train] reward_scale``)
+    is undone; with another d3rlpy reward scaler they stay on its scale (see ``units``).
+
     For BCQ, ``allowed(raw_states)`` is BCQ's action filter: action ``a`` is allowed when
     ``pi_imitator(a|s) / max_b pi_imitator(b|s) > action_flexibility``; other models allow
     every action. Greedy heads maximise Q over allowed actions.
@@ -78,12 +81,22 @@ class QFunction(_Network):
     def __init__(self, algo: Any, spec: Any, name: str, *, bcq: bool = False) -> None:
         super().__init__(algo, spec, name)
         self.bcq = bcq
+        scaler = algo.config.reward_scaler
+        multiplier = getattr(scaler, "multiplier", None) if scaler is not None else None
+        if scaler is None or (type(scaler).__name__ == "MultiplyRewardScaler" and multiplier):
+            # Q was learned on reward * multiplier: divide to report reward units
+            self.scale = float(multiplier) if scaler is not None else 1.0
+            self.units = "reward"
+        else:  # a shifting/clipping scaler: values stay on the scaler's scale
+            self.scale = 1.0
+            self.units = f"scaled ({scaler.get_type()} reward scaler)"
 
     def _q(self, x: Any) -> Any:
         import torch
 
         q_funcs = self.algo.impl.q_function
-        return torch.stack([q(x).q_value for q in q_funcs], dim=0).mean(dim=0)
+        q = torch.stack([q(x).q_value for q in q_funcs], dim=0).mean(dim=0)
+        return q / self.scale if self.scale != 1.0 else q
 
     def q_values(self, states: Any) -> np.ndarray:
         """(n, d) raw states -> (n, A) float64 expected Q-values (mean over critics)."""

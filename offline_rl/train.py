@@ -26,7 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from offline_rl._d3 import quiet
-from offline_rl.algorithms import algorithm_spec, build_d3rlpy_config, resolve_device
+from offline_rl.algorithms import (
+    algorithm_spec,
+    auto_reward_scale,
+    build_d3rlpy_config,
+    resolve_device,
+)
 from offline_rl.artifacts import model_dir, save_model
 from offline_rl.config import TrainConfig, resolve_threads
 from offline_rl.data import TransitionTensors, check_transitions, make_generator, to_mdp_dataset
@@ -102,11 +107,13 @@ def train_algorithms(
         torch.set_num_threads(previous_threads)
 
 
-def create_learner(name: str, cfg: TrainConfig, dim: int, n_actions: int, device: str) -> Any:
+def create_learner(
+    name: str, cfg: TrainConfig, dim: int, n_actions: int, device: str, reward_scale: float = 1.0
+) -> Any:
     """A built d3rlpy learner for ``name`` (seeded init), switched to the fused update."""
     import torch
 
-    d3_config = build_d3rlpy_config(name, cfg)
+    d3_config = build_d3rlpy_config(name, cfg, reward_scale)
     torch.manual_seed(cfg.seed)
     with quiet():
         algo = d3_config.create(device=device)
@@ -158,7 +165,8 @@ def train_one(
 ) -> TrainedModel:
     """Train one algorithm (not saved: :func:`train_algorithms` saves)."""
     kind = algorithm_spec(name).kind
-    algo = create_learner(name, cfg, spec.dim, actions.n_actions, device)
+    scale = auto_reward_scale(train.rewards, cfg.reward_scale)
+    algo = create_learner(name, cfg, spec.dim, actions.n_actions, device, scale)
     tensors = _with_scalers(algo, tensors, train, spec, actions.n_actions, mdp_cache)
     generator = make_generator(cfg.seed, device)
     target = model_dir(run_dir, name)

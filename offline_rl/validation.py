@@ -4,8 +4,8 @@ For a model with Q-function ``Q`` (greedy value ``V(s) = max_{a in M(s)} Q(s, a)
 allowed actions), on ``m`` validation rows ``(s_i, a_i, r_i, s'_i, done_i)``:
 
 * ``td_error`` = mean over rows with a known next state of
-  ``(Q(s_i, a_i) - r_i - gamma * (1 - done_i) * V(s'_i))^2`` (online network; rewards passed
-  through the model's reward scaler when one is configured);
+  ``(Q(s_i, a_i) - r_i - gamma * (1 - done_i) * V(s'_i))^2`` (online network, reward units; with a
+  non-multiplicative d3rlpy reward scaler, on that scaler's scale);
 * ``initial_value`` = mean of ``V(s)`` over the first decision of each sampled episode
   (in reward units per episode, discounted);
 * ``agreement`` = share of rows where the model's top action equals the logged action;
@@ -115,7 +115,7 @@ def epoch_metrics(
             v_next = np.where(allowed_n, qn, -np.inf).max(axis=1)
             r = sample.rewards[td_rows]
             scaler = model.algo.config.reward_scaler
-            if scaler is not None:
+            if qf.units != "reward":  # Q is on the scaler's scale: compare like with like
                 r = np.asarray(
                     scaler.transform_numpy(r.reshape(-1, 1).astype(np.float32)), dtype=np.float64
                 ).reshape(-1)
