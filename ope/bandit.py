@@ -108,10 +108,14 @@ class BanditInputs:
 
         The division by the row sum (1 up to rounding) mirrors obp's ``np.average``.
         """
-        rows = np.arange(self.n)
-        pi = self.need("action_dist", "this estimator")[rows, :, self.position]
-        q = self.need("estimated_rewards_by_reg_model", "this estimator")[rows, :, self.position]
-        return np.einsum("ij,ij->i", pi, q) / pi.sum(axis=1)
+        dist = self.need("action_dist", "this estimator")
+        q = self.need("estimated_rewards_by_reg_model", "this estimator")
+        if dist.shape[2] == 1:  # views, no (n, A) copies
+            pi, qa = dist[:, :, 0], q[:, :, 0]
+        else:
+            rows = np.arange(self.n)
+            pi, qa = dist[rows, :, self.position], q[rows, :, self.position]
+        return np.einsum("ij,ij->i", pi, qa) / pi.sum(axis=1)
 
     def model_factual(self) -> FloatArray:
         """``q(x_i, a_i, k_i)`` (n,)."""

@@ -166,13 +166,15 @@ def as_action_dist(name: str, value: Any) -> FloatArray:
     if not np.issubdtype(arr.dtype, np.number):
         raise OPEError(f"{name} must hold probabilities, got dtype {arr.dtype}")
     arr = arr.astype(np.float64, copy=False)
-    if not np.isfinite(arr).all():
+    # Two passes without large temporaries: a row sum is finite iff every entry of the row is,
+    # so the exact per-entry scans run only when something is wrong.
+    sums = arr.sum(axis=1)
+    if not np.isfinite(sums).all() and not np.isfinite(arr).all():
         i, a, k = np.unravel_index(_first(~np.isfinite(arr)), arr.shape)
         raise OPEError(f"{name}[{i}, {a}, {k}] is not finite; probabilities must be numbers")
-    if (arr < 0.0).any():
+    if arr.min() < 0.0:
         i, a, k = np.unravel_index(_first(arr < 0.0), arr.shape)
         raise OPEError(f"{name}[{i}, {a}, {k}] = {show(arr[i, a, k])}; probabilities must be >= 0")
-    sums = arr.sum(axis=1)
     bad = np.abs(sums - 1.0) > ROW_SUM_TOLERANCE
     if bad.any():
         i, k = np.unravel_index(_first(bad), sums.shape)
@@ -231,7 +233,7 @@ def as_reward_model(value: Any, dist_shape: tuple[int, ...]) -> FloatArray:
     if not np.issubdtype(arr.dtype, np.number):
         raise OPEError(f"estimated_rewards_by_reg_model must hold numbers, got {arr.dtype}")
     arr = arr.astype(np.float64, copy=False)
-    if not np.isfinite(arr).all():
+    if not np.isfinite(arr.sum()) and not np.isfinite(arr).all():
         i, a, k = np.unravel_index(_first(~np.isfinite(arr)), arr.shape)
         raise OPEError(
             f"estimated_rewards_by_reg_model[{i}, {a}, {k}] is not finite; the reward model "
