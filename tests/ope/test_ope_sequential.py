@@ -230,3 +230,120 @@ def test_interval_uses_sessions() -> None:
     nv = WeightedDoublyRobust(0.9).estimate_interval(**data, method="normal")
     assert nv.low < nv.point < nv.high and nv.n_bootstrap == 0
     assert nv.point == iv.point
+
+
+def test_one_step_sessions_reduce_to_the_bandit_estimators() -> None:
+    from ope import (
+        DoublyRobust,
+        InverseProbabilityWeighting,
+        SelfNormalizedDoublyRobust,
+        SelfNormalizedInverseProbabilityWeighting,
+    )
+
+    rng = np.random.default_rng(0)
+    n, k = 50, 3
+    action = rng.integers(0, k, size=n)
+    behaviour = rng.dirichlet(np.ones(k), size=n)
+    target = rng.dirichlet(np.ones(k), size=n)
+    qhat = rng.normal(size=(n, k))
+    reward = rng.normal(size=n)
+    rows = np.arange(n)
+    bandit = {
+        "reward": reward,
+        "action": action,
+        "pscore": behaviour[rows, action],
+        "action_dist": target,
+        "estimated_rewards_by_reg_model": qhat,
+    }
+    seq = {
+        "reward": reward,
+        "episode_ids": rows,
+        "steps": np.zeros(n, dtype=int),
+        "pscore": behaviour[rows, action],
+        "target_prob": target[rows, action],
+        "q_hat": qhat[rows, action],
+        "v_hat": np.sum(target * qhat, axis=1),
+    }
+    pairs = [
+        (InverseProbabilityWeighting(), PerDecisionImportanceSampling()),
+        (InverseProbabilityWeighting(), TrajectoryWiseImportanceSampling()),
+        (SelfNormalizedInverseProbabilityWeighting(), WeightedPerDecisionImportanceSampling()),
+        (DoublyRobust(), SequentialDoublyRobust()),
+        (SelfNormalizedDoublyRobust(), WeightedDoublyRobust()),
+    ]
+    for b, s in pairs:
+        assert s.estimate_policy_value(**seq) == pytest.approx(
+            b.estimate_policy_value(**bandit), rel=1e-12
+        ), s.estimator_name
+
+
+def _padded_reference(data: dict[str, np.ndarray], gamma: float) -> dict[str, float]:
+    """Brute force over an (episodes x steps) grid with explicit absorbing padding."""
+    ids = sorted(set(data["episode_ids"].tolist()))
+    t_max = int(data["steps"].max()) + 1
+    shape = (len(ids), t_max)
+    r, rho, rho_prev, q, v = (np.zeros(shape) for _ in range(5))
+    alive = np.zeros(shape, dtype=bool)
+    for e, ep in enumerate(ids):
+        rows = np.flatnonzero(data["episode_ids"] == ep)
+        rows = rows[np.argsort(data["steps"][rows])]
+        w = 1.0
+        for t, i in enumerate(rows):
+            rho_prev[e, t] = w
+            w *= data["target_prob"][i] / data["pscore"][i]
+            rho[e, t], r[e, t], q[e, t], v[e, t] = (
+                w,
+                data["reward"][i],
+                data["q_hat"][i],
+                data["v_hat"][i],
+            )
+            alive[e, t] = True
+        for t in range(len(rows), t_max):  # absorbing: keep the final weight, nothing else
+            rho[e, t] = rho_prev[e, t] = w
+    n_ep = len(ids)
+    out = {"wpdis": 0.0, "wdr": 0.0, "pdis": 0.0, "sequential_dr": 0.0}
+    for t in range(t_max):
+        d_t = rho[:, t].sum()
+        d_prev = rho[:, t - 1].sum() if t > 0 else n_ep
+        out["wpdis"] += gamma**t * np.sum(rho[:, t] * r[:, t] * alive[:, t]) / d_t
+        out["wdr"] += gamma**t * (
+            np.sum(rho[:, t] * (r[:, t] - q[:, t]) * alive[:, t]) / d_t
+            + np.sum(rho_prev[:, t] * v[:, t] * alive[:, t]) / d_prev
+        )
+        out["pdis"] += gamma**t * np.sum(rho[:, t] * r[:, t] * alive[:, t]) / n_ep
+        out["sequential_dr"] += (
+            gamma**t
+            * np.sum((rho[:, t] * (r[:, t] - q[:, t]) + rho_prev[:, t] * v[:, t]) * alive[:, t])
+            / n_ep
+        )
+    return out
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_matches_a_brute_force_padded_reference(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, 7, size=rng.integers(2, 12))
+    ids = np.repeat(np.arange(lengths.size) * 7 + 3, lengths)
+    steps = np.concatenate([np.arange(k) for k in lengths])
+    n = ids.size
+    perm = rng.permutation(n)
+    data = {
+        "reward": rng.normal(size=n),
+        "episode_ids": ids,
+        "steps": steps,
+        "pscore": rng.uniform(0.1, 1.0, size=n),
+        "target_prob": rng.uniform(0.0, 1.0, size=n) * (rng.random(n) > 0.1),
+        "q_hat": rng.normal(size=n),
+        "v_hat": rng.normal(size=n),
+    }
+    data = {k: v[perm] for k, v in data.items()}
+    gamma = float(rng.uniform(0.5, 1.0))
+    expected = _padded_reference(data, gamma)
+    for est in (
+        WeightedPerDecisionImportanceSampling(gamma),
+        WeightedDoublyRobust(gamma),
+        PerDecisionImportanceSampling(gamma),
+        SequentialDoublyRobust(gamma),
+    ):
+        got = est.estimate_policy_value(**data)
+        assert got == pytest.approx(expected[est.estimator_name], rel=1e-11, abs=1e-12)
