@@ -41,11 +41,36 @@ __all__ = [
     "Verdict",
     "decide",
     "REQUIRED_COLUMNS",
+    "ESTIMATOR_LABELS",
+    "estimator_label",
 ]
 
 SHIP: Literal["ship candidate"] = "ship candidate"
 KEEP: Literal["keep current"] = "keep current"
 Decision = Literal["ship candidate", "keep current"]
+
+#: Display names of the estimators ``ope`` registers (``[evaluate] estimators`` and FQE).
+ESTIMATOR_LABELS: dict[str, str] = {
+    "ipw": "IPW",
+    "snipw": "SNIPW",
+    "dm": "DM",
+    "dr": "DR",
+    "sndr": "SNDR",
+    "switch-dr": "Switch-DR",
+    "dr-os": "DR-OS",
+    "trajectory_is": "Trajectory IS",
+    "pdis": "PDIS",
+    "wpdis": "WPDIS",
+    "sequential_dr": "Sequential DR",
+    "wdr": "WDR",
+    "fqe": "FQE",
+}
+
+
+def estimator_label(name: str) -> str:
+    """How an estimator is named in text: ``dr`` -> ``DR``; unknown names unchanged."""
+    return ESTIMATOR_LABELS.get(name, name)
+
 
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "policy",
@@ -82,13 +107,13 @@ class VerdictRules(Protocol):
 class Rules:
     """A plain implementation of :class:`VerdictRules` (defaults equal ``[report]``'s)."""
 
-    primary_estimator: str = "DR"
+    primary_estimator: str = "dr"
     primary_objective: str = "reward"
     min_ess_share: float = 0.01
     max_weight: float = 100.0
     max_unsupported_mass: float = 0.05
     require_sign_agreement: bool = True
-    agreement_estimators: tuple[str, ...] = ("DR", "FQE")
+    agreement_estimators: tuple[str, ...] = ("dr", "fqe")
 
 
 @dataclass(frozen=True)
@@ -334,11 +359,14 @@ def decide(
     if passing:
         reasons = [
             f"the {level} interval of the lift, {_interval(chosen.lift_low, chosen.lift_high)},"
-            f" lies above zero ({estimator})",
+            f" lies above zero ({estimator_label(estimator)})",
         ]
         if chosen.sign_ok:
-            lifts = ", ".join(f"{k} {_signed(v)}" for k, v in chosen.sign_lifts.items())
-            reasons.append(f"{' and '.join(chosen.sign_lifts)} agree in sign ({lifts})")
+            lifts = ", ".join(
+                f"{estimator_label(k)} {_signed(v)}" for k, v in chosen.sign_lifts.items()
+            )
+            names = " and ".join(map(estimator_label, chosen.sign_lifts))
+            reasons.append(f"{names} agree in sign ({lifts})")
         reasons.append(
             f"importance weights are healthy: effective sample size "
             f"{_pct(chosen.ess_share)} of decisions, largest weight {_g(chosen.max_weight)}, "
@@ -350,14 +378,15 @@ def decide(
         headline = (
             f"Ship candidate: {chosen.policy} beats the logged behaviour policy on {objective} "
             f"by {_signed(chosen.lift)} per decision{_rel(chosen.rel_lift)}, {level} interval "
-            f"{_interval(chosen.lift_low, chosen.lift_high)} ({estimator})."
+            f"{_interval(chosen.lift_low, chosen.lift_high)} ({estimator_label(estimator)})."
         )
         decision: Decision = SHIP
     else:
         reasons = []
         if chosen.lift is None or chosen.lift <= 0:
             reasons.append(
-                f"no policy's {estimator} estimate beats the logged behaviour policy on "
+                f"no policy's {estimator_label(estimator)} estimate beats the logged behaviour "
+                f"policy on "
                 f"{objective}; the best is {chosen.policy} with lift {_signed(chosen.lift)}"
             )
         reasons.extend(f"{chosen.policy}: {r}" for r in chosen.reasons)
@@ -369,10 +398,14 @@ def decide(
             headline = (
                 f"Keep current: no policy is a safe improvement on {objective}. Best estimate: "
                 f"{chosen.policy}, {_signed(chosen.lift)} per decision{_rel(chosen.rel_lift)}, "
-                f"{level} interval {_interval(chosen.lift_low, chosen.lift_high)} ({estimator})."
+                f"{level} interval {_interval(chosen.lift_low, chosen.lift_high)} "
+                f"({estimator_label(estimator)})."
             )
         else:
-            headline = f"Keep current: no policy has a usable {estimator} estimate on {objective}."
+            headline = (
+                f"Keep current: no policy has a usable {estimator_label(estimator)} estimate on "
+                f"{objective}."
+            )
         decision = KEEP
     return Verdict(
         decision=decision,
@@ -401,6 +434,7 @@ def _check_policy(
 ) -> PolicyCheck:
     reasons: list[str] = []
     est = rules.primary_estimator
+    est_label = estimator_label(est)
     prow = rows[rows["estimator"] == est]
     level = _level(alpha)
     lift = lift_low = lift_high = rel = rel_low = rel_high = value = None
@@ -418,9 +452,9 @@ def _check_policy(
     if lift_low is None:
         interval_ok = False
         reasons.append(
-            f"no {est} lift interval is available"
+            f"no {est_label} lift interval is available"
             if len(prow)
-            else f"no {est} estimate for this policy"
+            else f"no {est_label} estimate for this policy"
         )
     else:
         interval_ok = lift_low > 0
@@ -433,7 +467,7 @@ def _check_policy(
                 else "includes zero"
             )
             reasons.append(
-                f"the {level} interval of the {est} lift, {_interval(lift_low, lift_high)}, "
+                f"the {level} interval of the {est_label} lift, {_interval(lift_low, lift_high)}, "
                 f"{where}: the improvement is not established"
             )
     # 2. estimator agreement
@@ -447,16 +481,20 @@ def _check_policy(
         if missing:
             sign_ok = False
             reasons.append(
-                f"no {' or '.join(missing)} lift to check agreement with; evaluate with "
+                f"no {' or '.join(map(estimator_label, missing))} lift to check agreement with; "
+                f"evaluate with "
                 f"{', '.join(missing)} or set [report] require_sign_agreement = false"
             )
         else:
             signs = {math.copysign(1.0, v) if v else 0.0 for v in sign_lifts.values()}
             sign_ok = len(signs) == 1 and 0.0 not in signs
             if not sign_ok:
-                lifts = ", ".join(f"{k} {_signed(v)}" for k, v in sign_lifts.items())
+                lifts = ", ".join(
+                    f"{estimator_label(k)} {_signed(v)}" for k, v in sign_lifts.items()
+                )
                 reasons.append(
-                    f"{' and '.join(sign_lifts)} disagree on the direction of the effect ({lifts})"
+                    f"{' and '.join(map(estimator_label, sign_lifts))} disagree on the direction "
+                    f"of the effect ({lifts})"
                 )
     # 3. weight diagnostics
     wrows = rows[rows["ess"].notna()]
@@ -554,7 +592,7 @@ def _check_rules(rules: VerdictRules) -> None:
     if getattr(rules, "require_sign_agreement", False) and len(set(agree)) < 2:
         raise OPEError(
             f"rules.agreement_estimators = {list(agree)!r}: name at least two estimators "
-            "(e.g. ['DR', 'FQE']) or set require_sign_agreement = false"
+            "(e.g. ['dr', 'fqe']) or set require_sign_agreement = false"
         )
 
 

@@ -16,8 +16,11 @@ class ReportConfig:
     """HTML report and the ship/keep verdict rules."""
 
     primary_estimator: str = field(
-        default="DR",
-        metadata={"help": "estimator whose lift interval decides the verdict (e.g. DR, IPS, FQE)"},
+        default="dr",
+        metadata={
+            "help": "estimator whose lift interval decides the verdict (a name from [evaluate] "
+            "estimators, or fqe)"
+        },
     )
     primary_objective: str = field(
         default="reward",
@@ -51,7 +54,7 @@ class ReportConfig:
         metadata={"help": "ship only when the agreement_estimators' lifts share one sign"},
     )
     agreement_estimators: tuple[str, ...] = field(
-        default=("DR", "FQE"),
+        default=("dr", "fqe"),
         metadata={"help": "estimators that must agree on the direction of the lift"},
     )
     history_runs: int = field(

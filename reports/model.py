@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar
 
 import pandas as pd
 
@@ -152,10 +152,11 @@ class _Doc:
             self.fail("", f"must be a JSON object, got {_kind(data)}")
         self.data: Mapping[str, Any] = data
 
-    def fail(self, key: str, problem: str) -> None:
+    def fail(self, key: str, problem: str) -> NoReturn:
         where = self._key(key)
-        where = f" key {where!r}:" if where else ""
-        raise ReportError(f"{self.file}:{where} {problem} (written by {self.producer}; re-run it)")
+        sep = " " if problem.startswith("= ") else ": "
+        where = f" key {where!r}{sep}" if where else " "
+        raise ReportError(f"{self.file}:{where}{problem} (written by {self.producer}; re-run it)")
 
     def _key(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path and key else (key or self.path)
@@ -786,8 +787,9 @@ def load_results(run_dir: Path | str) -> tuple[ResultRow, ...]:
         for col in ("run_id", "policy", "estimator", "objective"):
             v = rec[col]
             if not isinstance(v, str) or not v:
+                shown = "null" if _float(v) is None and not isinstance(v, str) else repr(v)
                 raise ReportError(
-                    f"{path}: row {i}: column {col!r} = {v!r}: must be a non-empty string; "
+                    f"{path}: row {i}: column {col!r} = {shown}: must be a non-empty string; "
                     f"re-run {producer}"
                 )
         key = (rec["policy"], rec["estimator"], rec["objective"])

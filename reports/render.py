@@ -27,6 +27,7 @@ from urllib.parse import quote
 import jinja2
 from markupsafe import Markup
 
+from ope.verdict import ESTIMATOR_LABELS, estimator_label
 from reports import plots
 from reports.config import ReportConfig
 from reports.errors import ReportError, ReportWriteError
@@ -44,7 +45,7 @@ __all__ = [
     "write_text_atomic",
 ]
 
-_ESTIMATOR_ORDER = ("IPS", "SNIPS", "DM", "DR", "SNDR", "SWITCH-DR", "MRDR", "FQE")
+_ESTIMATOR_ORDER = tuple(ESTIMATOR_LABELS)
 _RUN_ID = re.compile(r"^[^/\\\x00]+$")
 
 
@@ -67,6 +68,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters.update(FILTERS)
     env.filters["urlpath"] = lambda s: quote(str(s), safe="")
+    env.filters["est"] = estimator_label
     return env
 
 

@@ -58,10 +58,10 @@ def _row(
 def _policy(name: str, lift: float, *, fqe_lift: float | None = None, **kw: Any) -> list[dict]:
     """DR + IPS (weighted) and FQE (no weights) rows of one policy."""
     ips_kw = {**kw, "half": 2.5 * kw.get("half", 0.02)}
-    rows = [_row(name, "DR", lift, **kw), _row(name, "IPS", lift * 1.1, **ips_kw)]
+    rows = [_row(name, "dr", lift, **kw), _row(name, "ipw", lift * 1.1, **ips_kw)]
     if fqe_lift is not None:
         fkw = {k: v for k, v in kw.items() if k in ("objective", "n", "base")}
-        rows.append(_row(name, "FQE", fqe_lift, ess=None, **fkw))
+        rows.append(_row(name, "fqe", fqe_lift, ess=None, **fkw))
     return rows
 
 
@@ -69,7 +69,7 @@ def _table(*groups: list[dict], behaviour: bool = True) -> pd.DataFrame:
     rows = [r for g in groups for r in g]
     if behaviour:
         rows += [
-            _row("behaviour", e, 0.0, half=0.0, ess=1000.0, max_weight=1.0) for e in ("DR", "IPS")
+            _row("behaviour", e, 0.0, half=0.0, ess=1000.0, max_weight=1.0) for e in ("dr", "ipw")
         ]
     return pd.DataFrame(rows)
 
@@ -178,7 +178,7 @@ CASES = [
     ),
     (
         "no weight diagnostics at all",
-        _table([_row("a", "DR", 0.1, ess=None), _row("a", "FQE", 0.1, ess=None)]),
+        _table([_row("a", "dr", 0.1, ess=None), _row("a", "fqe", 0.1, ess=None)]),
         RULES,
         KEEP,
         "a",
@@ -215,10 +215,10 @@ CASES = [
     (
         "primary estimator IPS",
         _table(_policy("a", 0.10, fqe_lift=0.1)),
-        replace(RULES, primary_estimator="IPS"),
+        replace(RULES, primary_estimator="ipw"),
         SHIP,
         "a",
-        "(IPS)",
+        "(IPW)",
     ),
     (
         "ignores other objectives",
@@ -232,7 +232,7 @@ CASES = [
     ),
     (
         "NaN primary interval",
-        pd.DataFrame([{**_row("a", "DR", 0.1), "lift_low": np.nan}, _row("a", "FQE", 0.1)]),
+        pd.DataFrame([{**_row("a", "dr", 0.1), "lift_low": np.nan}, _row("a", "fqe", 0.1)]),
         RULES,
         KEEP,
         "a",
@@ -261,15 +261,15 @@ def test_ship_verdict_carries_the_numbers() -> None:
     (check,) = v.checks
     assert check.passed and check.interval_ok and check.sign_ok and check.weights_ok
     assert check.ess_share == pytest.approx(0.5)
-    assert check.sign_lifts == {"DR": pytest.approx(0.10), "FQE": pytest.approx(0.08)}
+    assert check.sign_lifts == {"dr": pytest.approx(0.10), "fqe": pytest.approx(0.08)}
     assert check.estimator_spread == pytest.approx(0.11 - 0.08)
 
 
 def test_weight_diagnostics_are_taken_conservatively_over_estimators() -> None:
     rows = [
-        _row("a", "DR", 0.1, ess=800.0, max_weight=10.0),
-        _row("a", "SNIPS", 0.1, ess=8.0, max_weight=10.0),  # the worse ESS counts
-        _row("a", "FQE", 0.1, ess=None),
+        _row("a", "dr", 0.1, ess=800.0, max_weight=10.0),
+        _row("a", "snipw", 0.1, ess=8.0, max_weight=10.0),  # the worse ESS counts
+        _row("a", "fqe", 0.1, ess=None),
     ]
     v = decide(pd.DataFrame(rows), RULES)
     assert v.decision == KEEP
@@ -301,19 +301,19 @@ BAD_TABLES = [
     ("not a frame", [{"policy": "a"}], "expected a pandas DataFrame"),
     (
         "missing columns",
-        pd.DataFrame([{"policy": "a", "estimator": "DR"}]),
+        pd.DataFrame([{"policy": "a", "estimator": "dr"}]),
         "missing column\\(s\\) objective, value",
     ),
     ("empty", _table().iloc[0:0], "the table is empty"),
     (
         "null policy",
-        pd.DataFrame([{**_row("a", "DR", 0.1), "policy": None}]),
+        pd.DataFrame([{**_row("a", "dr", 0.1), "policy": None}]),
         "row 0: policy = None",
     ),
     (
         "duplicate key",
-        pd.DataFrame([_row("a", "DR", 0.1), _row("a", "DR", 0.2)]),
-        "row 1: duplicate key \\(policy='a', estimator='DR', objective='reward'\\)",
+        pd.DataFrame([_row("a", "dr", 0.1), _row("a", "dr", 0.2)]),
+        "row 1: duplicate key \\(policy='a', estimator='dr', objective='reward'\\)",
     ),
     (
         "unknown objective",
@@ -322,8 +322,8 @@ BAD_TABLES = [
     ),
     (
         "unknown estimator",
-        pd.DataFrame([_row("a", "IPS", 0.1)]),
-        "no 'DR' rows for objective 'reward'; estimators present: IPS",
+        pd.DataFrame([_row("a", "ipw", 0.1)]),
+        "no 'dr' rows for objective 'reward'; estimators present: ipw",
     ),
 ]
 
@@ -340,7 +340,7 @@ BAD_RULES = [
     (replace(RULES, max_weight=0.5), "rules.max_weight = 0.5: must be >= 1.0"),
     (replace(RULES, max_unsupported_mass=math.nan), "rules.max_unsupported_mass = nan"),
     (replace(RULES, primary_estimator=""), "rules.primary_estimator = '': must be a non-empty"),
-    (replace(RULES, agreement_estimators=("DR",)), "name at least two estimators"),
+    (replace(RULES, agreement_estimators=("dr",)), "name at least two estimators"),
 ]
 
 
@@ -360,7 +360,7 @@ BAD_DICTS = [
             "decision": KEEP,
             "policy": None,
             "objective": "reward",
-            "estimator": "DR",
+            "estimator": "dr",
             "behaviour_policy": "b",
             "headline": "h",
             "lift": "big",
@@ -372,7 +372,7 @@ BAD_DICTS = [
             "decision": KEEP,
             "policy": None,
             "objective": "reward",
-            "estimator": "DR",
+            "estimator": "dr",
             "behaviour_policy": "b",
             "headline": "h",
             "reasons": "one",
@@ -420,8 +420,8 @@ def test_a_ship_verdict_always_satisfies_every_rule(table: pd.DataFrame) -> None
         assert not any(c.passed for c in v.checks)
         return
     rows = table[(table["policy"] == v.policy) & (table["objective"] == "reward")]
-    dr = rows[rows["estimator"] == "DR"].iloc[0]
-    fqe = rows[rows["estimator"] == "FQE"].iloc[0]
+    dr = rows[rows["estimator"] == "dr"].iloc[0]
+    fqe = rows[rows["estimator"] == "fqe"].iloc[0]
     assert dr["lift_low"] > 0
     assert np.sign(dr["lift"]) == np.sign(fqe["lift"]) != 0
     weighted = rows[rows["ess"].notna()]

@@ -26,7 +26,7 @@ HOSTILE_IDS = (
 )
 
 OBJECTIVES = {"reward": 0.92, "click": 0.121, "cart": 0.043, "purchase": 0.0151, "revenue": 0.634}
-ESTIMATORS = {"IPS": 2.4, "SNIPS": 2.0, "DR": 1.0, "FQE": 0.7}  # interval width factors
+ESTIMATORS = {"ipw": 2.4, "snipw": 2.0, "dr": 1.0, "fqe": 0.7}  # interval width factors
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def _results(spec: RunSpec, rng: np.random.Generator) -> pd.DataFrame:
         behaviour_value = base * (1 + spec.drift)
         se = base * 0.012
         for estimator, width in ESTIMATORS.items():
-            weighted = estimator != "FQE"
+            weighted = estimator != "fqe"
             rows.append(
                 dict(
                     policy="behaviour",
@@ -99,7 +99,7 @@ def _results(spec: RunSpec, rng: np.random.Generator) -> pd.DataFrame:
             for policy, (rel, ess_share, max_w, unsup) in effects.items():
                 noise = rng.normal(0, 0.006)
                 # FQE is biased a little towards zero, IPS noisier
-                lift = behaviour_value * (rel * (0.8 if estimator == "FQE" else 1.0) + noise)
+                lift = behaviour_value * (rel * (0.8 if estimator == "fqe" else 1.0) + noise)
                 half = 1.96 * se * width * (1.6 if ess_share < 0.01 else 1.0)
                 value = behaviour_value + lift
                 rows.append(
