@@ -202,35 +202,38 @@ def forest_plot(
     with _figure(key, 9.0, height) as fig:
         ax = fig.add_subplot()
         y, ticks, labels = 0.0, [], []
+        # one collection / one marker line per estimator (fast to draw, small SVG)
+        segs: dict[str, list[tuple[float, float, float]]] = {}
+        dots: dict[str, list[tuple[float, float]]] = {}
+        truth: list[tuple[float, float]] = []
         for p in policies:
             for e in (e for e in entries if e.policy == p):
-                colour = est_colour.get(e.estimator, _MUTED)
                 if _finite(e.low, e.high):
-                    ax.plot([e.low, e.high], [y, y], color=colour, lw=2.0, solid_capstyle="butt")
+                    segs.setdefault(e.estimator, []).append((y, e.low, e.high))  # type: ignore[arg-type]
                 if _finite(e.value):
-                    ax.plot(
-                        [e.value],
-                        [y],
-                        marker=est_marker.get(e.estimator, "o"),
-                        color=colour,
-                        ms=5.5,
-                        ls="none",
-                    )
+                    dots.setdefault(e.estimator, []).append((e.value, y))  # type: ignore[arg-type]
                 if _finite(e.truth):
-                    ax.plot(
-                        [e.truth],
-                        [y],
-                        marker="D",
-                        mfc="none",
-                        mec=_TEXT,
-                        ms=6.5,
-                        ls="none",
-                        mew=1.1,
-                    )
+                    truth.append((e.truth, y))  # type: ignore[arg-type]
                 ticks.append(y)
                 labels.append(f"{p} \u00b7 {e.estimator}")
                 y -= 1
             y -= 1
+        for est, rows in segs.items():
+            ys_, lo_, hi_ = zip(*rows, strict=True)
+            ax.hlines(ys_, lo_, hi_, colors=est_colour.get(est, _MUTED), lw=2.0)
+        for est, pts in dots.items():
+            xs_, ys_ = zip(*pts, strict=True)
+            ax.plot(
+                xs_,
+                ys_,
+                marker=est_marker.get(est, "o"),
+                color=est_colour.get(est, _MUTED),
+                ms=5.5,
+                ls="none",
+            )
+        if truth:
+            xs_, ys_ = zip(*truth, strict=True)
+            ax.plot(xs_, ys_, marker="D", mfc="none", mec=_TEXT, ms=6.5, ls="none", mew=1.1)
         if reference is not None and _finite(reference[0]):
             ref, lo, hi = reference
             ax.axvline(ref, color=BEHAVIOUR_COLOUR, lw=1.2, ls="--", zorder=1)
@@ -291,18 +294,26 @@ def objective_panels(
                 continue
             objective, entries = panels[idx]
             ys = list(range(len(entries)))[::-1]
-            for y, e in zip(ys, entries, strict=True):
-                c = colours.get(e.policy, _MUTED)
-                if _finite(e.rel_low, e.rel_high):
-                    ax.plot(
-                        [e.rel_low * 100, e.rel_high * 100],
-                        [y, y],
-                        color=c,
-                        lw=2.0,
-                        solid_capstyle="butt",
-                    )
-                if _finite(e.rel_lift):
-                    ax.plot([e.rel_lift * 100], [y], "o", color=c, ms=5)
+            bars = [
+                (y, e) for y, e in zip(ys, entries, strict=True) if _finite(e.rel_low, e.rel_high)
+            ]
+            if bars:
+                ax.hlines(
+                    [y for y, _ in bars],
+                    [e.rel_low * 100 for _, e in bars],  # type: ignore[operator]
+                    [e.rel_high * 100 for _, e in bars],  # type: ignore[operator]
+                    colors=[colours.get(e.policy, _MUTED) for _, e in bars],
+                    lw=2.0,
+                )
+            pts = [(y, e) for y, e in zip(ys, entries, strict=True) if _finite(e.rel_lift)]
+            if pts:
+                ax.scatter(
+                    [e.rel_lift * 100 for _, e in pts],
+                    [y for y, _ in pts],
+                    s=26,  # type: ignore[operator]
+                    c=[colours.get(e.policy, _MUTED) for _, e in pts],
+                    zorder=3,
+                )
             ax.axvline(0, color=BEHAVIOUR_COLOUR, lw=1.0, ls="--")
             ax.set_yticks(ys, [e.policy for e in entries])
             ax.set_ylim(-0.7, len(entries) - 0.3)
@@ -546,9 +557,10 @@ def trend_plot(
                     lw=2.4 if s.behaviour else 1.6,
                     label=_behaviour_label(s.policy) if s.behaviour else s.policy,
                 )
-                for x, _, lo, hi in pts:
-                    if _finite(lo, hi):
-                        ax.plot([x, x], [lo, hi], color=c, lw=1.0, alpha=0.6)
+                bars = [(x, lo, hi) for x, _, lo, hi in pts if _finite(lo, hi)]
+                if bars:
+                    xs_, lo_, hi_ = zip(*bars, strict=True)
+                    ax.vlines(xs_, lo_, hi_, colors=c, lw=1.0, alpha=0.6)
             tpts = [
                 (t.astimezone(UTC).replace(tzinfo=None), v)
                 for t, v in zip(s.times, s.truths, strict=True)

@@ -184,7 +184,7 @@ def _evaluation_context(inp: ReportInput, summary: EvaluationSummary) -> dict[st
                 for o in objectives
             ],
             colours=colours,
-            estimator=estimator,
+            estimator=estimator_label(estimator),
         )
         if candidates
         else None
@@ -303,9 +303,16 @@ def _context(inp: ReportInput, config: ReportConfig) -> dict[str, Any]:
                 behaviour=p in behaviours,
             )
         )
+    # a trend needs two runs; a run without results of its own still shows the earlier ones
+    show_trend = len(trend_runs) >= (2 if ev else 1)
     trend_plot = (
-        plots.trend_plot(series, colours=trend_colours, objective=objective, estimator=estimator)
-        if len(trend_runs) >= 2
+        plots.trend_plot(
+            series,
+            colours=trend_colours,
+            objective=objective,
+            estimator=estimator_label(estimator),
+        )
+        if show_trend
         else None
     )
     trend_rows = [
@@ -338,6 +345,7 @@ def _context(inp: ReportInput, config: ReportConfig) -> dict[str, Any]:
         "trend": trend,
         "trend_policies": trend_policies,
         "trend_rows": trend_rows,
+        "show_trend": show_trend,
         "plots": plots_,
         "svg": lambda p: Markup(p.svg),
         **_page_assets(),

@@ -47,12 +47,12 @@ def make_run(runs_dir: Path) -> Callable[..., Path]:
     return factory
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def fixture_module() -> ModuleType:
     return fixture_mod
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def cdp() -> ModuleType:
     return cdp_mod
 
