@@ -249,11 +249,11 @@ def suite(opts: BenchOptions) -> BenchSuite:
 
     def ours_truth() -> dict[str, object]:
         gt = run_policy(policy, space, n_sessions=n_truth, seed=opts.seed, gamma=_GAMMA, config=cfg)
-        return {"value": round(gt.value, 4), "value_se": round(gt.value_se, 4)}
+        return {"value": round(float(gt.value), 4), "value_se": round(float(gt.value_se), 4)}
 
     def loop_truth() -> dict[str, object]:
         value = loop_run_policy(policy, space, cfg, n_truth, opts.seed, _GAMMA)
-        return {"value": round(value, 4)}
+        return {"value": round(float(value), 4)}
 
     return BenchSuite(
         stage="simulate",

@@ -231,7 +231,7 @@ def _positions(positions: object, n: int, n_positions: int) -> np.ndarray:
         as_float = pos.astype(np.float64)
         if not np.all(np.isfinite(as_float)) or not np.all(as_float == np.round(as_float)):
             row = int(np.flatnonzero(~np.isfinite(as_float) | (as_float != np.round(as_float)))[0])
-            raise SimulatorError(f"positions[{row}] = {pos[row]!r} is not a whole number")
+            raise SimulatorError(f"positions[{row}] = {as_float[row]:g} is not a whole number")
         pos = as_float.astype(np.int64)
     bad = (pos < 0) | (pos >= n_positions)
     if bad.any():
