@@ -41,6 +41,7 @@ __all__ = [
     "expected_rewards",
     "per_decision_value",
     "behaviour_action_probs",
+    "behaviour_per_decision_value",
     "feature_names",
     "RAW_SCHEMA",
 ]
@@ -64,6 +65,7 @@ _WHERE = {
     "expected_rewards": "truth",
     "per_decision_value": "truth",
     "behaviour_action_probs": "truth",
+    "behaviour_per_decision_value": "truth",
     "feature_names": "features",
     "RAW_SCHEMA": "events",
 }

@@ -44,6 +44,7 @@ __all__ = [
     "expected_rewards",
     "per_decision_value",
     "behaviour_action_probs",
+    "behaviour_per_decision_value",
 ]
 
 
@@ -297,21 +298,51 @@ def per_decision_value(
 
 def behaviour_action_probs(
     user_ids: np.ndarray | list[str],
+    positions: np.ndarray | list[int],
     action_space: object,
     *,
     config: SimulatorConfig | None = None,
 ) -> np.ndarray:
-    """``(n, A)`` true probabilities the logging policy gives each action for these users.
+    """``(n, A)`` true probabilities the logging policy gives each action at these decisions.
 
     ``other`` gets the total probability of every catalog item that is not a top item (the
-    logging policy can show any catalog item).
+    logging policy can show any catalog item). The logging policy depends on the user only;
+    ``positions`` are validated for symmetry with :func:`expected_rewards`. Note that inside
+    the other bucket the logging policy is not uniform, so for its exact per-decision value use
+    :func:`behaviour_per_decision_value`, not ``per_decision_value`` of these probabilities.
     """
     cfg = config or SimulatorConfig()
     world = World(cfg)
     index = parse_user_ids(user_ids)
+    _positions(positions, index.shape[0], cfg.n_positions)
     resolved = resolve_action_space(world.catalog, action_space)
     uniq, inverse = np.unique(index, return_inverse=True)
     probs = world.behaviour_probs(world.users(uniq))
     top = probs[:, resolved.top_index]
     other = 1.0 - top.sum(axis=1)
     return np.concatenate([top, np.clip(other, 0.0, 1.0)[:, None]], axis=1)[inverse]
+
+
+def behaviour_per_decision_value(
+    user_ids: np.ndarray | list[str],
+    positions: np.ndarray | list[int],
+    *,
+    weights: RewardWeights | dict[str, float] | object | None = None,
+    config: SimulatorConfig | None = None,
+) -> np.ndarray:
+    """``(n,)`` exact expected immediate reward of the logging policy at these decisions.
+
+    ``exam[pos] * sum_i pi_b(i | u) G(u, i)`` over every catalog item — the per-decision
+    ground truth of the behaviour policy (what the on-policy average of logged rewards
+    estimates).
+    """
+    cfg = config or SimulatorConfig()
+    world = World(cfg)
+    index = parse_user_ids(user_ids)
+    pos = _positions(positions, index.shape[0], cfg.n_positions)
+    uniq, inverse = np.unique(index, return_inverse=True)
+    users = world.users(uniq)
+    responses = world.responses(users)
+    probs = world.behaviour_probs(users, responses.affinity)
+    reward = responses.expected_reward(world.catalog.price, _weights(weights))
+    return world.examination[pos] * (probs * reward).sum(axis=1)[inverse]

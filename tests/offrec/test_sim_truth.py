@@ -12,6 +12,7 @@ from offrec.simulator import (
     RewardWeights,
     SimulatorConfig,
     behaviour_action_probs,
+    behaviour_per_decision_value,
     expected_rewards,
     per_decision_value,
     run_behaviour,
@@ -208,10 +209,11 @@ def test_per_decision_truth_matches_realised_rewards(frame) -> None:
     resid = realised - matrix[np.arange(len(imp)), shown]
     assert abs(resid.mean()) < 3.5 * resid.std(ddof=1) / math.sqrt(len(resid))
     # the logging policy's own per-decision value is its mean realised reward
-    beh = behaviour_action_probs(users, ALL_ITEMS, config=CFG)
+    beh = behaviour_action_probs(users, positions, ALL_ITEMS, config=CFG)
     np.testing.assert_allclose(beh.sum(axis=1), 1.0, atol=1e-12)
     np.testing.assert_allclose(beh[np.arange(len(imp)), shown], imp.propensity, rtol=1e-12)
     v_beh = per_decision_value(users, positions, beh, ALL_ITEMS, config=CFG)
+    np.testing.assert_allclose(v_beh, behaviour_per_decision_value(users, positions, config=CFG))
     resid = realised - v_beh
     assert abs(resid.mean()) < 3.5 * resid.std(ddof=1) / math.sqrt(len(resid))
     # IPS with the logged propensities recovers a target's per-decision truth
@@ -231,8 +233,12 @@ def test_other_bucket_reward_is_the_mean_over_its_items() -> None:
     np.testing.assert_allclose(m_top[:, -1], m_all[:, others].mean(axis=1))
     np.testing.assert_allclose(m_top[:, :50], m_all[:, ORDER[:50]])
     np.testing.assert_allclose(m_top[2], m_top[0] * CFG.position_decay)
-    probs = behaviour_action_probs(users, TOP50, config=CFG)
+    probs = behaviour_action_probs(users, pos, TOP50, config=CFG)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+    # with an other bucket, the exact behaviour value is not per_decision_value(probs)
+    exact = behaviour_per_decision_value(users, pos, config=CFG)
+    all_probs = behaviour_action_probs(users, pos, ALL_ITEMS, config=CFG)
+    np.testing.assert_allclose(exact, (all_probs * m_all).sum(axis=1))
 
 
 @pytest.mark.parametrize(
