@@ -62,6 +62,7 @@ __all__ = [
     "ReportInput",
     "load_manifest",
     "load_data_summary",
+    "data_summary_from_build",
     "load_summary",
     "load_results",
     "load_models",
@@ -418,7 +419,7 @@ class ActionCoverage:
 
     n_actions: int
     n_items: int
-    actions_seen: int
+    actions_seen: int | None
     other_share: float
 
 
@@ -482,8 +483,8 @@ class DataSummary:
         for k in cls.REWARD_RATE_KEYS:
             rr.float(k, lo=0)
         n_actions = ac.int("n_actions", min_value=1)
-        seen = ac.int("actions_seen")
-        if seen > n_actions:
+        seen = ac.opt_int("actions_seen")
+        if seen is not None and seen > n_actions:
             ac.fail("actions_seen", f"= {seen} exceeds n_actions = {n_actions}")
         return cls(
             dataset_version=d.str("dataset_version"),
@@ -505,6 +506,68 @@ class DataSummary:
             rejected_reasons=d.opt_mapping("rejected_reasons", lambda s, k: s.int(k)),
             splits=d.opt_mapping("splits", lambda s, k: s.int(k)),
         )
+
+
+def data_summary_from_build(
+    build: Mapping[str, Any],
+    *,
+    data_source: Literal["simulator", "logs"],
+    date_range: tuple[datetime, datetime],
+    events_loaded: int,
+    events_rejected: int,
+    events_duplicate: int,
+    rejected_reasons: Mapping[str, int] | None = None,
+) -> DataSummary:
+    """A :class:`DataSummary` from ``sql.build``'s summary dict plus the ingest counts.
+
+    ``build`` is ``BuildResult.summary`` (keys ``version, mode, episodes, decisions, users,
+    actions, reward``); sessions = episodes (an episode is a session). Raises ReportError
+    naming the missing key. Write it with ``write_json(run_dir / DATA_SUMMARY, ds.to_dict())``.
+    """
+    where = "build summary"
+    try:
+        actions = build["actions"]
+        coverage = actions.get("coverage", {}).get("all")
+        components = build["reward"]["components"]
+        data = {
+            "dataset_version": build["version"],
+            "data_source": data_source,
+            "mode": build["mode"],
+            "date_range": {"start": date_range[0], "end": date_range[1]},
+            "events": {
+                "loaded": events_loaded,
+                "rejected": events_rejected,
+                "duplicate": events_duplicate,
+            },
+            "rejected_reasons": dict(rejected_reasons or {}),
+            "users": build.get("users"),
+            "sessions": build["episodes"]["total"],
+            "episodes": build["episodes"]["total"],
+            "decisions": build["decisions"]["total"],
+            "splits": {
+                k: v
+                for k, v in build["decisions"].items()
+                if k in ("train", "validation", "test") and isinstance(v, int)
+            },
+            "action_coverage": {
+                "n_actions": actions["n_actions"],
+                "n_items": actions["named"] + actions["other_items"],
+                "actions_seen": None,
+                "other_share": None if coverage is None else 1.0 - coverage,
+            },
+            "reward_rates": {
+                "click": components["r_click"]["mean"],
+                "cart": components["r_cart"]["mean"],
+                "purchase": components["r_purchase"]["mean"],
+                "revenue": components["r_revenue"]["mean"],
+                "reward": build["reward"]["mean"],
+            },
+        }
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ReportError(
+            f"{where}: missing or malformed key {exc}; pass sql.build's summary"
+        ) from None
+    return DataSummary._read(_Doc(_clean(data), file=Path(where), producer="sql.build"))
 
 
 def load_data_summary(run_dir: Path | str) -> DataSummary:

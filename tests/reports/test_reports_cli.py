@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from offrec.cli import app
 from reports import generate_reports, render_run
 from reports.errors import ReportError, ReportWriteError
+from reports.model import ReportInput
 
 
 @pytest.fixture
@@ -23,6 +24,18 @@ def config(runs_dir: Path) -> Path:
     path = runs_dir.parent / "offrec.toml"
     path.write_text('[paths]\nruns = "runs"\n')
     return path
+
+
+@pytest.fixture
+def fast_render(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validate the run as usual but skip drawing the figures (the CLI wiring is under test;
+    the page itself is tested in test_reports_render.py)."""
+
+    def quick(run_dir: Path, config: object = None) -> str:
+        inp = ReportInput.load(run_dir)
+        return f"<!DOCTYPE html><title>{inp.run_id}</title>"
+
+    monkeypatch.setattr("reports.render.report_html", quick)
 
 
 def _invoke(*args: str) -> tuple[int, str, str]:
@@ -47,6 +60,7 @@ def test_default_renders_the_newest_run_and_the_index(
     assert 'href="newer/report.html"' in (runs_dir / "index.html").read_text()
 
 
+@pytest.mark.usefixtures("fast_render")
 def test_run_and_all(make_run: Callable[..., Path], config: Path, runs_dir: Path) -> None:
     make_run(run_id="one")
     make_run(run_id="two")
@@ -65,6 +79,7 @@ BAD_ARGS = [
 
 
 @pytest.mark.parametrize("args, message", BAD_ARGS)
+@pytest.mark.usefixtures("fast_render")
 def test_bad_arguments_exit_2(
     make_run: Callable[..., Path], config: Path, args: list[str], message: str
 ) -> None:
@@ -83,6 +98,7 @@ def test_no_runs_yet(config: Path, runs_dir: Path) -> None:
     assert code == 2 and "runs directory not found" in err
 
 
+@pytest.mark.usefixtures("fast_render")
 def test_broken_run_names_the_file(make_run: Callable[..., Path], config: Path) -> None:
     run = make_run(run_id="one")
     (run / "data_summary.json").unlink()
@@ -91,6 +107,7 @@ def test_broken_run_names_the_file(make_run: Callable[..., Path], config: Path) 
     assert "one/data_summary.json: not found; it is written by the build stage" in err
 
 
+@pytest.mark.usefixtures("fast_render")
 def test_all_renders_the_good_runs_and_lists_the_broken(
     make_run: Callable[..., Path], config: Path, runs_dir: Path
 ) -> None:
@@ -105,6 +122,7 @@ def test_all_renders_the_good_runs_and_lists_the_broken(
     assert str(runs_dir / "good" / "report.html") in out
 
 
+@pytest.mark.usefixtures("fast_render")
 def test_write_failure_exits_1_naming_the_path_and_keeps_the_old_report(
     make_run: Callable[..., Path], config: Path, runs_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -123,6 +141,7 @@ def test_write_failure_exits_1_naming_the_path_and_keeps_the_old_report(
     assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []
 
 
+@pytest.mark.usefixtures("fast_render")
 def test_unwritable_target(make_run: Callable[..., Path], runs_dir: Path) -> None:
     """A path that cannot be replaced (here: a directory in the way) is a ReportWriteError."""
     run = make_run(run_id="one")

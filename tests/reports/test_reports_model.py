@@ -223,3 +223,62 @@ def test_write_json_turns_nan_into_null(tmp_path: Path) -> None:
     path = write_json(tmp_path / "a" / "x.json", {"v": float("nan"), "w": [1.0, float("inf")]})
     assert json.loads(path.read_text()) == {"v": None, "w": [1.0, None]}
     assert [p.name for p in path.parent.iterdir()] == ["x.json"]
+
+
+BUILD_SUMMARY = {
+    "version": "v1",
+    "mode": "logged",
+    "window": {"start_date": None, "end_date": None},
+    "episodes": {"total": 120, "train": 80, "validation": 20, "test": 20},
+    "decisions": {"total": 900, "train": 600, "validation": 150, "test": 150, "dropped_by_cap": 4},
+    "users": 40,
+    "actions": {
+        "n_actions": 11,
+        "named": 10,
+        "top_n": 10,
+        "other_items": 35,
+        "coverage": {"train": 0.8, "all": 0.75},
+    },
+    "reward": {
+        "weights": {},
+        "mean": 0.9,
+        "components": {
+            "r_click": {"mean": 0.2, "share_nonzero": 0.2},
+            "r_cart": {"mean": 0.05, "share_nonzero": 0.05},
+            "r_purchase": {"mean": 0.01, "share_nonzero": 0.01},
+            "r_revenue": {"mean": 0.4, "share_nonzero": 0.01},
+        },
+    },
+}
+
+
+def test_data_summary_from_the_build_summary() -> None:
+    from datetime import UTC, datetime
+
+    from reports.model import data_summary_from_build
+
+    start, end = datetime(2024, 4, 1, tzinfo=UTC), datetime(2024, 5, 1, tzinfo=UTC)
+    ds = data_summary_from_build(
+        BUILD_SUMMARY,
+        data_source="simulator",
+        date_range=(start, end),
+        events_loaded=5000,
+        events_rejected=3,
+        events_duplicate=7,
+    )
+    assert ds.dataset_version == "v1" and ds.sessions == 120 and ds.decisions == 900
+    assert ds.splits == {"train": 600, "validation": 150, "test": 150}
+    assert ds.action_coverage.n_items == 45 and ds.action_coverage.actions_seen is None
+    assert ds.action_coverage.other_share == pytest.approx(0.25)
+    assert ds.reward_rates["click"] == 0.2 and ds.reward_rates["reward"] == 0.9
+    assert ds.events.duplicate == 7 and ds.date_range.end == end
+    broken = {k: v for k, v in BUILD_SUMMARY.items() if k != "actions"}
+    with pytest.raises(ReportError, match="build summary: missing or malformed key 'actions'"):
+        data_summary_from_build(
+            broken,
+            data_source="logs",
+            date_range=(start, end),
+            events_loaded=1,
+            events_rejected=0,
+            events_duplicate=0,
+        )

@@ -259,7 +259,7 @@ def test_history_limit_and_broken_earlier_runs(
 def test_index_lists_runs_newest_first(make_run: Callable[..., Path], runs_dir: Path) -> None:
     base = make_run(run_id="b-new").parent
     make_run(run_id="a-old", created_at=_created(-2), ship=False)
-    render_run(base / "a-old")
+    (base / "a-old" / "report.html").write_text("rendered earlier")
     (runs_dir / "junk").mkdir()
     text = index_html(runs_dir)
     order = re.findall(r'<th scope="row" class="mono">(?:<a href="[^"]*">)?([\w-]+)', text)
