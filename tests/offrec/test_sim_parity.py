@@ -105,3 +105,36 @@ def test_offline_states_equal_online_states(tmp_path: Path, build_kwargs: dict) 
     realised = np.array([r[3] + 2 * r[4] + 5 * r[5] for r in rows], dtype=np.float64)
     resid = realised[top] - matrix[np.flatnonzero(top), actions[top]]
     assert abs(resid.mean()) < 4 * resid.std(ddof=1) / math.sqrt(resid.size)
+
+
+def test_parity_through_ingest_without_session_ids(tmp_path: Path) -> None:
+    """CSV.gz by date, no session_id: ingest re-sessionises by the 30-minute gap."""
+    load = pytest.importorskip("ingest.load")
+    cfg = dataclasses.replace(
+        CFG,
+        n_sessions=400,
+        format="csv",
+        compress="gzip",
+        partition_by_date=True,
+        drop_session_id=True,
+    )
+    write_logs(tmp_path / "raw", cfg)
+    report = load.ingest_paths(tmp_path / "warehouse.duckdb", tmp_path / "raw")
+    assert report.files and all(f.status == "loaded" for f in report.files)
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    n_sessions = con.execute("select count(distinct session_id) from events").fetchone()[0]
+    assert n_sessions == 400, "ingest's sessions are the simulator's sessions"
+    bcfg = dataclasses.replace(sql_config.BuildConfig(), top_n=25, lookback_days=3.0)
+    result = build.build_dataset(con, bcfg, datasets_dir=tmp_path / "datasets")
+    space = _action_space(con, result.version)
+    logs = simulate_events(
+        cfg, record_states=True, action_space=space, state_options=StateOptions.from_build(bcfg)
+    )
+    rows = con.execute(
+        "select event_id, state from transitions where dataset_version = $v",
+        {"v": result.version},
+    ).fetchall()
+    assert len(rows) == logs.summary.n_decisions
+    offline = np.array([r[1] for r in rows], dtype=np.float64)
+    online = logs.states.lookup([r[0] for r in rows])
+    np.testing.assert_allclose(offline, online.astype(np.float32), rtol=1e-6, atol=1e-6)
