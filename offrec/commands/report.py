@@ -19,15 +19,17 @@ def register(app: typer.Typer) -> None:
     def report(
         config: Path | None = config_option(),
         run: str | None = typer.Option(
-            None, "--run", help="Run id (a directory name under [paths] runs). Default: newest."
+            None,
+            "--run",
+            help="Run id: a directory name in the runs directory. Default: the newest run.",
         ),
         all_runs: bool = typer.Option(False, "--all", help="Render every run's report."),
     ) -> None:
         """Write runs/<run_id>/report.html and runs/index.html; print their paths.
 
-        Exit codes: 0 ok; 2 missing or malformed results (the message names the file and the
-        command that writes it); 1 a report could not be written (the path is named and earlier
-        files are left intact).
+        Exit 2: missing or malformed results (names the file and the command that writes it).
+
+        Exit 1: a file could not be written (names the path; earlier files stay intact).
         """
         if run is not None and all_runs:
             raise ConfigError("--run and --all: give one of them, not both")
