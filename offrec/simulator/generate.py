@@ -28,7 +28,13 @@ from offrec.simulator.engine import BehaviourChooser, Chooser, StateSetup, StepL
 from offrec.simulator.errors import SimulatorError
 from offrec.simulator.events import EVENT_TYPES, RAW_SCHEMA, events_table, impression_ids
 from offrec.simulator.features import feature_names
-from offrec.simulator.schedule import BlockPlan, allocate_sessions, n_blocks, plan_block
+from offrec.simulator.schedule import (
+    BlockPlan,
+    allocate_sessions,
+    n_blocks,
+    n_users_for,
+    plan_block,
+)
 from offrec.simulator.world import World
 from offrec.simulator.writer import MANIFEST_NAME, EventWriter, file_extension
 
@@ -86,7 +92,7 @@ class SimulationSummary:
     first_ts: str = ""
     last_ts: str = ""
 
-    def _add(self, log: StepLog, table: pa.Table | None) -> None:
+    def _add(self, log: StepLog) -> None:
         self.n_decisions += len(log)
         counts = {
             "impression": len(log),
@@ -219,12 +225,12 @@ def simulate_events(
     tables, ids, states = [], [], []
     for plan, log in iter_blocks(world, n, s, chooser, setup=setup, record_states=record_states):
         table = events_table(log, plan, world.catalog)
-        summary._add(log, table)
+        summary._add(log)
         tables.append(table)
         if record_states and log.states is not None:
             ids.append(impression_ids(log, plan).to_numpy(zero_copy_only=False))
             states.append(log.states)
-    summary.n_users = _n_users(world, n, s)
+    summary.n_users = n_users_for(cfg, n)
     events = pa.concat_tables(tables) if tables else RAW_SCHEMA.empty_table()
     events = events.sort_by([("ts", "ascending"), ("event_id", "ascending")])
     recorded = None
@@ -235,10 +241,6 @@ def simulate_events(
             feature_names(setup.n_actions, setup.opts),
         )
     return SimulatedLogs(events, summary, recorded)
-
-
-def _n_users(world: World, n_sessions: int, seed: int) -> int:
-    return int(np.clip(round(n_sessions / world.cfg.sessions_per_user), 1, n_sessions))
 
 
 # -------------------------------------------------------------------------------- files
@@ -331,7 +333,7 @@ def write_logs(
         for plan, log in iter_blocks(world, n, s, chooser):
             table = events_table(log, plan, world.catalog)
             writer.write(table)
-            summary._add(log, table)
+            summary._add(log)
             done += plan.n_sessions
             if progress is not None:
                 progress(f"simulated {done:,} / {n:,} sessions")
@@ -347,7 +349,7 @@ def write_logs(
     finally:
         writer.close()
         shutil.rmtree(stage, ignore_errors=True)
-    summary.n_users = _n_users(world, n, s)
+    summary.n_users = n_users_for(cfg, n)
     summary.manifest = _write_manifest(out, cfg, summary)
     return summary
 

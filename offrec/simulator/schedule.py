@@ -23,7 +23,14 @@ from offrec.errors import ConfigError
 from offrec.simulator.config import SimulatorConfig
 from offrec.simulator.world import Users, World
 
-__all__ = ["BlockPlan", "allocate_sessions", "block_size", "plan_block", "n_blocks"]
+__all__ = [
+    "BlockPlan",
+    "allocate_sessions",
+    "block_size",
+    "plan_block",
+    "n_blocks",
+    "n_users_for",
+]
 
 _DAY_MS = 86_400_000
 
@@ -38,6 +45,11 @@ def n_blocks(cfg: SimulatorConfig, n_users: int) -> int:
     return (n_users + size - 1) // size
 
 
+def n_users_for(cfg: SimulatorConfig, n_sessions: int) -> int:
+    """Users of a simulation of ``n_sessions`` sessions."""
+    return int(np.clip(round(n_sessions / cfg.sessions_per_user), 1, n_sessions))
+
+
 def allocate_sessions(world: World, n_sessions: int, seed: int) -> np.ndarray:
     """``(n_users,)`` int64 number of sessions of each user; they sum to ``n_sessions``."""
     cfg = world.cfg
@@ -45,7 +57,7 @@ def allocate_sessions(world: World, n_sessions: int, seed: int) -> np.ndarray:
         raise ConfigError(f"n_sessions = {n_sessions!r}: must be a whole number")
     if n_sessions < 1:
         raise ConfigError(f"n_sessions = {n_sessions}: must be >= 1")
-    n_users = int(np.clip(round(n_sessions / cfg.sessions_per_user), 1, n_sessions))
+    n_users = n_users_for(cfg, n_sessions)
     activity = world.users(np.arange(n_users)).activity
     rng = np.random.default_rng([seed, 0])
     counts = 1 + rng.multinomial(n_sessions - n_users, activity / activity.sum())

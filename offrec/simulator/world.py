@@ -188,15 +188,18 @@ class World:
         if index.size and index.min() < 0:
             raise SimulatorError(f"user numbers must be >= 0, got {int(index.min())}")
         c = self.cfg.n_categories
-        blocks = np.unique(index // USER_BLOCK)
         fav = np.empty(index.shape[0], dtype=np.int64)
         pref = np.empty((index.shape[0], c), dtype=np.float64)
         buy = np.empty(index.shape[0], dtype=np.float64)
         sens = np.empty(index.shape[0], dtype=np.float64)
         act = np.empty(index.shape[0], dtype=np.float64)
-        for b in blocks:
+        block_of = index // USER_BLOCK
+        order = np.argsort(block_of, kind="stable")
+        blocks, starts = np.unique(block_of[order], return_index=True)
+        ends = np.append(starts[1:], order.shape[0])
+        for b, lo, hi in zip(blocks, starts, ends, strict=True):
             f_b, p_b, buy_b, s_b, a_b = self._user_block(int(b))
-            rows = np.flatnonzero(index // USER_BLOCK == b)
+            rows = order[lo:hi]
             local = index[rows] - b * USER_BLOCK
             fav[rows], pref[rows], buy[rows] = f_b[local], p_b[local], buy_b[local]
             sens[rows], act[rows] = s_b[local], a_b[local]
