@@ -142,7 +142,7 @@ def _evaluation_context(inp: ReportInput, summary: EvaluationSummary) -> dict[st
             [
                 plots.ForestEntry(
                     c["policy"],
-                    c["estimator"],
+                    estimator_label(c["estimator"]),
                     c["row"].value,
                     c["row"].low,
                     c["row"].high,
@@ -156,7 +156,7 @@ def _evaluation_context(inp: ReportInput, summary: EvaluationSummary) -> dict[st
             if behaviour_ref
             else None,
             reference_label=behaviour_label,
-            estimators=estimators,
+            estimators=[estimator_label(e) for e in estimators],
         )
         if candidates
         else None
