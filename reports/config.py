@@ -73,5 +73,5 @@ class ReportConfig:
         if self.require_sign_agreement and len(set(self.agreement_estimators)) < 2:
             raise ValueError(
                 f"agreement_estimators = {list(self.agreement_estimators)!r}: name at least two "
-                'estimators (e.g. ["DR", "FQE"]) or set require_sign_agreement = false'
+                'estimators (e.g. ["dr", "fqe"]) or set require_sign_agreement = false'
             )
