@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
+import subprocess
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -157,3 +159,24 @@ def test_unwritable_target(make_run: Callable[..., Path], runs_dir: Path) -> Non
 def test_missing_runs_directory_in_python_api(tmp_path: Path) -> None:
     with pytest.raises(ReportError, match="runs directory not found"):
         generate_reports(tmp_path / "absent")
+
+
+@pytest.mark.usefixtures("fast_render")
+def test_really_read_only_run_directory(
+    make_run: Callable[..., Path], config: Path, runs_dir: Path
+) -> None:
+    """A directory even root cannot write to (``chattr +i``): exit 1, path named, old report
+    intact. Needs a file system with immutable attributes (ext4 here)."""
+    run = make_run(run_id="one")
+    render_run(run)
+    before = (run / "report.html").read_bytes()
+    chattr = shutil.which("chattr")
+    if chattr is None or subprocess.run([chattr, "+i", str(run)], capture_output=True).returncode:
+        pytest.skip("chattr +i is not supported here")
+    try:
+        code, _, err = _invoke("report", "-c", str(config), "--run", "one")
+    finally:
+        subprocess.run([chattr, "-i", str(run)], check=True)
+    assert code == 1
+    assert f"{run / 'report.html'}: cannot write the report (Operation not permitted)" in err
+    assert (run / "report.html").read_bytes() == before
