@@ -136,7 +136,7 @@ class PolicyCheck:
     ess_share: float | None
     max_weight: float | None
     unsupported_mass: float | None
-    estimator_spread: float | None  # max - min point lift over every estimator
+    estimator_spread: float | None  # max - min relative lift over every estimator
     reasons: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
@@ -544,7 +544,9 @@ def _check_policy(
                 f"never took (at most {_pct(rules.max_unsupported_mass)} allowed): the logs "
                 f"cannot tell what those would do"
             )
-    finite = [x for x in (_num(v) for v in rows["lift"]) if x is not None]
+    # relative lifts: comparable across estimators whose values are on different scales
+    # (per decision vs per session)
+    finite = [x for x in (_num(v) for v in rows["rel_lift"]) if x is not None]
     spread = max(finite) - min(finite) if len(finite) >= 2 else None
     passed = interval_ok and weights_ok and (sign_ok is not False)
     return PolicyCheck(

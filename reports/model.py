@@ -241,6 +241,13 @@ class _Doc:
     def opt_mapping(self, key: str, value: Callable[[_Doc, str], T]) -> dict[str, T]:
         return self.mapping(key, value) if self.has(key) else {}
 
+    def per_policy(self, key: str, value: Callable[[_Doc, str], T]) -> dict[str, T]:
+        """An optional object keyed by policy; a null entry means "not available"."""
+        if not self.has(key):
+            return {}
+        sub = self.sub(key)
+        return {str(k): value(sub, str(k)) for k, v in sub.data.items() if v is not None}
+
     def schema(self) -> None:
         version = self.opt_int("schema_version", min_value=1) or SCHEMA_VERSION
         if version > SCHEMA_VERSION:
@@ -612,6 +619,9 @@ class BehaviourModel:
     ece: float | None = None
     log_loss: float | None = None
     n_fit: int | None = None
+    baseline_log_loss: float | None = None  # log loss of the marginal action frequencies
+    share_floored: float | None = None  # logged actions whose propensity was floored
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -674,6 +684,9 @@ class EvaluationSummary:
                     "ece": bm.ece,
                     "log_loss": bm.log_loss,
                     "n_fit": bm.n_fit,
+                    "baseline_log_loss": bm.baseline_log_loss,
+                    "share_floored": bm.share_floored,
+                    "warnings": list(bm.warnings),
                 },
                 "weight_histograms": {
                     p: {"bin_edges": list(h.bin_edges), "counts": list(h.counts)}
@@ -719,8 +732,8 @@ class EvaluationSummary:
             propensity_source=source,  # type: ignore[arg-type]
             verdict=verdict,
             behaviour_model=None if bm_doc is None else _read_behaviour_model(bm_doc),
-            weight_histograms=d.opt_mapping("weight_histograms", _read_histogram),
-            top_items=d.opt_mapping("top_items", _read_top_items),
+            weight_histograms=d.per_policy("weight_histograms", _read_histogram),
+            top_items=d.per_policy("top_items", _read_top_items),
             policies=d.opt_mapping(
                 "policies",
                 lambda s, k: PolicyInfo(s.sub(k).opt_str("description"), s.sub(k).opt_str("model")),
@@ -733,18 +746,27 @@ class EvaluationSummary:
 def _read_behaviour_model(d: _Doc) -> BehaviourModel:
     bins = tuple(
         CalibrationBin(
-            b.float("predicted", lo=0, hi=1), b.float("observed", lo=0, hi=1), b.int("count")
+            # ``mean_predicted`` is what ope's CalibrationTable.rows() calls it
+            b.float("predicted" if b.has("predicted") else "mean_predicted", lo=0, hi=1),
+            b.float("observed", lo=0, hi=1),
+            b.int("count"),
         )
         for b in d.items("calibration")
     )
     if not bins:
         d.fail("calibration", "must hold at least one bin")
+    warnings = d.opt_list("warnings")
+    if not all(isinstance(w, str) for w in warnings):
+        d.fail("warnings", "must be a list of strings")
     return BehaviourModel(
         kind=d.str("kind"),
         calibration=bins,
         ece=d.opt_float("ece", lo=0, hi=1),
         log_loss=d.opt_float("log_loss", lo=0),
         n_fit=d.opt_int("n_fit"),
+        baseline_log_loss=d.opt_float("baseline_log_loss", lo=0),
+        share_floored=d.opt_float("share_floored", lo=0, hi=1),
+        warnings=tuple(warnings),
     )
 
 
@@ -813,6 +835,7 @@ class ResultRow:
     n_episodes: int | None
     propensity_source: str | None
     ground_truth: float | None
+    family: str | None = None  # optional column: "per_decision" | "per_session" (value scale)
 
 
 def load_results(run_dir: Path | str) -> tuple[ResultRow, ...]:
@@ -872,6 +895,7 @@ def load_results(run_dir: Path | str) -> tuple[ResultRow, ...]:
                 **{c: None if _float(rec[c]) is None else int(rec[c]) for c in _RESULT_INTS},
                 interval_method=_opt_text(rec["interval_method"]),
                 propensity_source=_opt_text(rec["propensity_source"]),
+                family=_opt_text(rec.get("family")),
             )
         )
     return tuple(rows)

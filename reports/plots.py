@@ -44,6 +44,7 @@ __all__ = [
     "TrendSeries",
     "BEHAVIOUR_COLOUR",
     "palette",
+    "estimator_styles",
     "forest_plot",
     "objective_panels",
     "weight_histograms",
@@ -97,6 +98,14 @@ class Plot:
     title: str
     description: str
     svg: str
+
+
+def estimator_styles(names: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """Stable (colour, marker) per estimator name, in the given order."""
+    return {
+        n: (_COLOURS[i % len(_COLOURS)], _MARKERS[i % len(_MARKERS)])
+        for i, n in enumerate(dict.fromkeys(names))
+    }
 
 
 def palette(names: Sequence[str], behaviour: str | None = None) -> dict[str, str]:
@@ -189,13 +198,18 @@ def forest_plot(
     reference: tuple[float | None, float | None, float | None] | None,
     reference_label: str,
     estimators: Sequence[str],
+    scale: str = "per decision",
+    styles: Mapping[str, tuple[str, str]] | None = None,
     key: str = "forest",
 ) -> Plot:
     """Value of each policy under each estimator with its interval; the vertical line and band
-    mark the behaviour policy's value; open diamonds mark the ground truth when simulated."""
+    mark the behaviour policy's value; open diamonds mark the ground truth when simulated.
+    ``scale`` names what a value is (all entries must share it); ``styles`` maps an estimator
+    to its (colour, marker), so that several forest plots of one page agree."""
     policies = list(dict.fromkeys(e.policy for e in entries))
-    est_colour = dict(zip(estimators, _COLOURS, strict=False))
-    est_marker = dict(zip(estimators, _MARKERS, strict=False))
+    styles = styles or estimator_styles(estimators)
+    est_colour = {e: styles[e][0] for e in estimators if e in styles}
+    est_marker = {e: styles[e][1] for e in estimators if e in styles}
     n_rows = len(entries) + max(0, len(policies) - 1)
     height = max(2.0, 0.24 * n_rows + 1.0)
     has_truth = any(_finite(e.truth) for e in entries)
@@ -242,7 +256,7 @@ def forest_plot(
         ax.set_yticks(ticks, labels)
         ax.set_ylim(y + 0.5, 0.8)
         ax.grid(axis="y", visible=False)
-        ax.set_xlabel(f"estimated value of {objective} per decision")
+        ax.set_xlabel(f"estimated value of {objective} {scale}")
         handles = [
             Line2D([], [], color=est_colour[e], marker=est_marker[e], lw=2, label=e)
             for e in estimators
@@ -257,7 +271,7 @@ def forest_plot(
         return _to_plot(
             fig,
             key,
-            f"Estimated {objective} per decision by policy and estimator",
+            f"Estimated {objective} {scale} by policy and estimator",
             f"Forest plot: for each policy and estimator, the estimated value of {objective} "
             f"with its interval; the dashed line is {reference_label}."
             + (" Open diamonds are the simulator's ground truth." if has_truth else ""),

@@ -98,6 +98,23 @@ def _order_objectives(names: Sequence[str], primary: str) -> list[str]:
     return [primary] + [o for o in ordered if o != primary] if primary in ordered else ordered
 
 
+_FAMILY_ORDER = ("per_decision", "per_session")
+_SCALES = {"per_decision": "per decision", "per_session": "per session (discounted return)"}
+
+
+def _order_families(names: Sequence[str | None]) -> list[str | None]:
+    rank = {n: i for i, n in enumerate(_FAMILY_ORDER)}
+    return sorted(dict.fromkeys(names), key=lambda n: (rank.get(n or "", len(rank)), n or ""))
+
+
+def _scale(family: str | None, *, short: bool = False) -> str:
+    """What a value is: "per decision" (also when the family is not recorded), or the family."""
+    if family is None:
+        return "per decision"
+    label = _SCALES.get(family, family.replace("_", " "))
+    return label.split(" (")[0] if short else label
+
+
 def _order_policies(inp: ReportInput, summary: EvaluationSummary) -> list[str]:
     behaviour = summary.behaviour_policy
     present = list(dict.fromkeys(r.policy for r in inp.results))
@@ -124,6 +141,10 @@ def _evaluation_context(inp: ReportInput, summary: EvaluationSummary) -> dict[st
     level = "confidence" if v.alpha is None else f"{(1 - v.alpha) * 100:.4g}%"
     behaviour_label = behaviour if behaviour == "behaviour" else f"{behaviour} (behaviour)"
 
+    # estimators whose values are on different scales (per decision / per session) are kept
+    # apart: the ``family`` column says which, when the evaluation writes it
+    families = _order_families([r.family for r in inp.results if r.objective == objective])
+    family_of = {(r.policy, r.estimator): r.family for r in inp.results if r.objective == objective}
     comparison = [
         {
             "policy": p,
@@ -131,36 +152,50 @@ def _evaluation_context(inp: ReportInput, summary: EvaluationSummary) -> dict[st
             "row": row[(p, e, objective)],
             "primary": e == estimator,
             "behaviour": p == behaviour,
+            "scale": _scale(family_of.get((p, e)), short=True),
         }
         for p in policies
+        for f in families
         for e in estimators
-        if (p, e, objective) in row
+        if (p, e, objective) in row and family_of.get((p, e)) == f
     ]
-    behaviour_ref = row.get((behaviour, estimator, objective))
-    forest = (
-        plots.forest_plot(
-            [
-                plots.ForestEntry(
-                    c["policy"],
-                    estimator_label(c["estimator"]),
-                    c["row"].value,
-                    c["row"].low,
-                    c["row"].high,
-                    c["row"].ground_truth,
+    forests = []
+    styles = plots.estimator_styles([estimator_label(e) for e in estimators])
+    for k, f in enumerate(families):
+        in_family = [c for c in comparison if family_of.get((c["policy"], c["estimator"])) == f]
+        refs = [c["row"] for c in in_family if c["behaviour"] and c["primary"]] or [
+            c["row"] for c in in_family if c["behaviour"]
+        ]
+        ref = refs[0] if refs else None
+        entries = [
+            plots.ForestEntry(
+                c["policy"],
+                estimator_label(c["estimator"]),
+                c["row"].value,
+                c["row"].low,
+                c["row"].high,
+                c["row"].ground_truth,
+            )
+            for c in in_family
+            if not c["behaviour"]
+        ]
+        if entries:
+            forests.append(
+                plots.forest_plot(
+                    entries,
+                    objective=objective,
+                    reference=(ref.value, ref.low, ref.high) if ref else None,
+                    reference_label=behaviour_label,
+                    estimators=[
+                        estimator_label(e)
+                        for e in estimators
+                        if any(family_of.get((p, e)) == f for p in policies)
+                    ],
+                    scale=_scale(f),
+                    styles=styles,
+                    key=f"forest-{k}",
                 )
-                for c in comparison
-                if not c["behaviour"]
-            ],
-            objective=objective,
-            reference=(behaviour_ref.value, behaviour_ref.low, behaviour_ref.high)
-            if behaviour_ref
-            else None,
-            reference_label=behaviour_label,
-            estimators=[estimator_label(e) for e in estimators],
-        )
-        if candidates
-        else None
-    )
+            )
 
     per_objective = [
         {
@@ -243,8 +278,9 @@ def _evaluation_context(inp: ReportInput, summary: EvaluationSummary) -> dict[st
         "top_items": [(p, s.top_items[p]) for p in policies if p in s.top_items],
         "policy_info": s.policies,
         "first_row": inp.results[0],
+        "forests": forests,
+        "show_scale": len(families) > 1,
         "eval_plots": {
-            "forest": forest,
             "objectives": objectives_plot,
             "weights": weights_plot,
             "calibration": calibration_plot,

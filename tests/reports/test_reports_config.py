@@ -34,7 +34,10 @@ BAD = [
     ("max_unsupported_mass = -0.1", r"\[report\] max_unsupported_mass = -0.1: must be >= 0"),
     ("history_runs = 0", r"\[report\] history_runs = 0: must be >= 1"),
     ('primary_estimator = " "', r"\[report\]: primary_estimator = ' ': must not be empty"),
-    ('agreement_estimators = ["dr"]', r"\[report\]: agreement_estimators = \['dr'\]: name at least two"),
+    (
+        'agreement_estimators = ["dr"]',
+        r"\[report\]: agreement_estimators = \['dr'\]: name at least two",
+    ),
     ('agreement_estimators = "dr"', r"\[report\] agreement_estimators = \"dr\": must be a list"),
     ("require_sign_agreement = 1", r"\[report\] require_sign_agreement = 1: must be true or false"),
     ("max_wieght = 3", r"unknown key \[report\] max_wieght"),

@@ -44,8 +44,10 @@ def test_valid_run_loads(make_run: Callable[..., Path]) -> None:
     assert len(inp.summary.behaviour_model.calibration) == 9
     assert {m.name for m in inp.models} == {"cql", "dqn", "bcq"}
     assert inp.models[0].epochs[3].ips is not None and inp.models[0].epochs[0].ips is None
-    # 5 policies x 4 estimators x 5 objectives
-    assert len(inp.results) == 100
+    # 5 policies x (3 estimators x 5 objectives + FQE on reward)
+    assert len(inp.results) == 80
+    assert {r.family for r in inp.results} == {"per_decision", "per_session"}
+    assert inp.summary.behaviour_model.baseline_log_loss == 3.64
     assert all(r.ground_truth is not None for r in inp.results)
 
 
@@ -146,7 +148,7 @@ PARQUET_CASES = [
     (lambda df: df.iloc[0:0], r"has no rows"),
     (
         lambda df: pd.concat([df, df.iloc[[7]]]),
-        r"row 100: \(policy='.*', estimator='.*', objective='.*'\) repeats row 7",
+        r"row 80: \(policy='.*', estimator='.*', objective='.*'\) repeats row 7",
     ),
     (lambda df: df.assign(policy=[None] + list(df.policy[1:])), r"row 0: column 'policy' = null"),
     (lambda df: df.assign(value="high"), r"column 'value' must be numeric"),

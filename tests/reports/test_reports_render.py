@@ -108,9 +108,12 @@ def test_sections_and_figures_present(ship_page: str) -> None:
         assert f'id="{anchor}"' in ship_page, anchor
     page = _Page(ship_page)
     svgs = [a for t, a in page.tags if t == "svg"]
-    assert len(svgs) == 6  # forest, objectives, weights, calibration, training, trend
+    # forest (per decision, per session), objectives, weights, calibration, training, trend
+    assert len(svgs) == 7
     assert all(a.get("role") == "img" and a.get("aria-labelledby") for a in svgs)
-    assert page.count("title") == 1 + 6  # the page's and one per figure
+    assert page.count("title") == 1 + 7  # the page's and one per figure
+    assert "estimated value of reward per session (discounted return)" in page.all_text
+    assert ">Scale</th>" in ship_page
     for table in (
         "checks-table",
         "comparison-table",
