@@ -7,7 +7,10 @@ A candidate policy is a **ship candidate** on the primary objective only when al
 2. *agreement* (when ``require_sign_agreement``): the point lifts of every estimator in
    ``agreement_estimators`` (default DR and FQE) exist and have the same, non-zero sign;
 3. *weights*: the importance-weight diagnostics are healthy, taken conservatively over the
-   policy's weight-based rows on the primary objective (rows whose ``ess`` is not null):
+   policy's weight-based rows on the primary objective (rows whose ``ess`` is not null; when
+   the table has the optional ``family`` column, only rows of the primary estimator's family,
+   so per-decision weights judge a per-decision estimator and trajectory weights a
+   per-session one):
    ``min(ess / n_decisions) >= min_ess_share``, ``max(max_weight) <= max_weight`` and
    ``max(unsupported_mass) <= max_unsupported_mass``.
 
@@ -497,7 +500,11 @@ def _check_policy(
                     f"of the effect ({lifts})"
                 )
     # 3. weight diagnostics
+    # weights of the primary estimator's kind: with a ``family`` column, only rows of the same
+    # family (per-decision weights for DR; trajectory weights belong to per-session rows)
     wrows = rows[rows["ess"].notna()]
+    if "family" in rows.columns and len(prow) and isinstance(prow["family"].iloc[0], str):
+        wrows = wrows[wrows["family"] == prow["family"].iloc[0]]
     ess_share = max_w = unsup = None
     if len(wrows) == 0:
         weights_ok = False

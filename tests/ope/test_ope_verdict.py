@@ -430,3 +430,19 @@ def test_a_ship_verdict_always_satisfies_every_rule(table: pd.DataFrame) -> None
     assert weighted["unsupported_mass"].max() <= RULES.max_unsupported_mass
     # and no passing policy has a larger lift
     assert all(c.lift <= v.lift for c in v.checks if c.passed)
+
+
+def test_weights_are_judged_within_the_primary_estimators_family() -> None:
+    """Trajectory weights of per-session rows do not veto a per-decision DR verdict."""
+    rows = [
+        {**_row("a", "dr", 0.1), "family": "per_decision"},
+        {**_row("a", "ipw", 0.1), "family": "per_decision"},
+        {**_row("a", "pdis", 0.5, ess=2.0, max_weight=1e6), "family": "per_session"},
+        {**_row("a", "fqe", 0.4, ess=None), "family": "per_session"},
+    ]
+    v = decide(pd.DataFrame(rows), RULES)
+    assert v.decision == SHIP
+    assert v.checks[0].max_weight == pytest.approx(20.0)
+    # without the family column every weighted row counts, and the huge weight vetoes
+    v = decide(pd.DataFrame(rows).drop(columns=["family"]), RULES)
+    assert v.decision == KEEP and "largest importance weight is 1e+06" in " ".join(v.reasons)
