@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +42,7 @@ MIN_DWELL_MS, MAX_DWELL_MS = 3_000, 60_000
 MAX_STEP_MS = MAX_CLICK_DELAY_MS + MAX_CART_DELAY_MS + MAX_PURCHASE_DELAY_MS + MAX_DWELL_MS
 
 
-def _f(default: object, help: str, **meta: object) -> object:
+def _f(default: Any, help: str, **meta: Any) -> Any:
     return field(default=default, metadata={"help": help, **meta})
 
 
