@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
+import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
@@ -277,3 +279,20 @@ def test_index_lists_runs_newest_first(make_run: Callable[..., Path], runs_dir: 
 
 def _created(days: int) -> datetime:
     return datetime(2024, 5, 1, 3, tzinfo=UTC) + timedelta(days=days)
+
+
+def test_failed_run_without_results_names_the_failed_stage(
+    make_run: Callable[..., Path],
+) -> None:
+    run = make_run(status="failed")
+    shutil.rmtree(run / "evaluation")
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["stages"]["train"].update(status="failed", error="ValueError: <b>bad</b> batch")
+    manifest["stages"]["evaluate"].update(status="pending", seconds=None)
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    page = report_html(run)
+    text = _Page(page).all_text
+    assert "No verdict" in text and "run status: failed" in text
+    assert "the train stage failed: ValueError: <b>bad</b> batch" in text
+    assert "evaluation/summary.json: the evaluate stage is pending" in text
+    assert _Page(page).count("b") == 0
