@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, get_args, get_origin, get_type_hints
 
 from offline_rl._d3 import d3rlpy_module
-from offline_rl.config import TrainConfig
+from offline_rl.config import ALGORITHM_DEFAULTS, TrainConfig
 from offline_rl.errors import TrainError
 
 __all__ = [
@@ -124,6 +124,10 @@ def check_overrides(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
 def build_d3rlpy_config(name: str, cfg: TrainConfig, reward_scale: float = 1.0) -> Any:
     """The exact d3rlpy config object for ``name``: our defaults, then ``[train.<name>]``.
 
+    Order: d3rlpy's defaults < shared ``[train]`` values (``batch_size``, ``learning_rate``,
+    ``gamma``, ``target_update_interval``, ``hidden_units``) < ``ALGORITHM_DEFAULTS[name]`` <
+    the ``[train.<name>]`` table.
+
     Q-learning algorithms get ``reward_scaler = MultiplyRewardScaler(reward_scale)`` unless
     their table sets ``reward_scaler`` itself (behaviour cloning ignores rewards).
     """
@@ -134,6 +138,7 @@ def build_d3rlpy_config(name: str, cfg: TrainConfig, reward_scale: float = 1.0) 
     kwargs["encoder_factory"] = d3.models.VectorEncoderFactory(hidden_units=list(cfg.hidden_units))
     if algorithm_spec(name).kind != "bc" and reward_scale != 1.0:
         kwargs["reward_scaler"] = d3.preprocessing.MultiplyRewardScaler(float(reward_scale))
+    kwargs.update(ALGORITHM_DEFAULTS[name])
     kwargs.update(check_overrides(name, cfg.overrides(name)))
     try:
         return cls(**kwargs)

@@ -293,7 +293,8 @@ def load_model(
             f"{shaped.action_size} does not match the stored feature spec / actions"
         )
     with (target / "model.pt").open("rb") as fh:
-        states = torch.load(fh, map_location=torch.device(dev), weights_only=True)
+        location = "cpu" if dev.startswith("cpu") else dev
+        states = torch.load(fh, map_location=location, weights_only=True)
     modules = algo.impl.modules
     for f in dataclasses.fields(modules):
         part = getattr(modules, f.name)

@@ -17,7 +17,13 @@ from typing import Any
 
 from offline_rl.errors import TrainError
 
-__all__ = ["TrainConfig", "ALGORITHM_NAMES", "DEFAULT_ALGORITHMS", "resolve_threads"]
+__all__ = [
+    "TrainConfig",
+    "ALGORITHM_NAMES",
+    "ALGORITHM_DEFAULTS",
+    "DEFAULT_ALGORITHMS",
+    "resolve_threads",
+]
 
 ALGORITHM_NAMES: tuple[str, ...] = ("dqn", "double_dqn", "cql", "bcq", "bc")
 DEFAULT_ALGORITHMS: tuple[str, ...] = ALGORITHM_NAMES
@@ -25,12 +31,28 @@ DEFAULT_ALGORITHMS: tuple[str, ...] = ALGORITHM_NAMES
 _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
 
 
+# Per-algorithm values we use instead of d3rlpy's defaults (before [train.<name>] overrides).
+# CQL: with rewards scaled into [-1, 1] (reward_scale), alpha = 1 pins the policy to the logged
+# actions and inflates Q at logged actions; 0.1 keeps it conservative without that. BC / BCQ:
+# d3rlpy's beta = 0.5 penalises squared log-probabilities, which with ~50 actions drags the
+# classifier to uniform; 0.01 lets it match the behaviour policy.
+ALGORITHM_DEFAULTS: dict[str, dict[str, Any]] = {
+    "dqn": {},
+    "double_dqn": {},
+    "cql": {"alpha": 0.1},
+    "bcq": {"beta": 0.01},
+    "bc": {"beta": 0.01},
+}
+
+
 def _overrides(algo: str, cls_name: str) -> Any:
+    ours = ", ".join(f"{k} = {v}" for k, v in ALGORITHM_DEFAULTS[algo].items())
     return field(
         default_factory=dict,
         metadata={
             "help": f"overrides for {algo}: any field of d3rlpy's {cls_name} "
             f'(factories as "name" or {{ type = "name", <param> = value }})'
+            + (f"; our defaults: {ours}" if ours else "")
         },
     )
 
@@ -44,10 +66,10 @@ class TrainConfig:
         metadata={"help": "algorithms to train", "choices": ALGORITHM_NAMES},
     )
     n_steps: int = field(
-        default=10000, metadata={"help": "gradient updates per algorithm", "min": 1}
+        default=5000, metadata={"help": "gradient updates per algorithm", "min": 1}
     )
     n_steps_per_epoch: int = field(
-        default=1000,
+        default=500,
         metadata={
             "help": "updates between validation passes (the last epoch may be shorter)",
             "min": 1,
