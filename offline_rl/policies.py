@@ -177,10 +177,15 @@ class BasePolicy:
 # heads over a learned Q-function
 
 
+def _q_name(q: Any, suffix: str) -> str:
+    if not isinstance(q, QFunction):
+        raise TrainError(f"expected a QFunction, got {type(q).__name__}")
+    return f"{q.name}:{suffix}"
+
+
 class _QHead(BasePolicy):
     def __init__(self, q: QFunction, name: str, actions: Any = None) -> None:
-        if not isinstance(q, QFunction):
-            raise TrainError(f"{name}: expected a QFunction, got {type(q).__name__}")
+        _q_name(q, "")
         super().__init__(name, q.n_actions, dim=q.spec.dim, actions=actions)
         self.q = q
 
@@ -196,7 +201,7 @@ class GreedyPolicy(_QHead):
     """argmax_a Q(s, a) over allowed actions, as one-hot probabilities."""
 
     def __init__(self, q: QFunction, name: str | None = None, actions: Any = None) -> None:
-        super().__init__(q, name or f"{q.name}:greedy", actions)
+        super().__init__(q, name or _q_name(q, "greedy"), actions)
 
     def _probs(self, states: np.ndarray) -> np.ndarray:
         return self._greedy(states)
@@ -214,7 +219,7 @@ class EpsilonGreedyPolicy(_QHead):
             or not 0.0 <= epsilon <= 1.0
         ):
             raise TrainError(f"epsilon = {epsilon!r}, must be between 0 and 1")
-        super().__init__(q, name or f"{q.name}:eps{epsilon:g}", actions)
+        super().__init__(q, name or _q_name(q, f"eps{epsilon:g}"), actions)
         self.epsilon = float(epsilon)
 
     def _probs(self, states: np.ndarray) -> np.ndarray:
@@ -234,7 +239,7 @@ class SoftmaxPolicy(_QHead):
             or not np.isfinite(temperature)
         ):
             raise TrainError(f"temperature = {temperature!r}, must be a finite number > 0")
-        super().__init__(q, name or f"{q.name}:softmax{temperature:g}", actions)
+        super().__init__(q, name or _q_name(q, f"softmax{temperature:g}"), actions)
         self.temperature = float(temperature)
 
     def _probs(self, states: np.ndarray) -> np.ndarray:
