@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, Protocol, TextIO
 
-__all__ = ["TrainProgress", "ProgressBar", "EpochLog"]
+from offline_rl.errors import TrainError
+
+__all__ = ["TrainProgress", "ProgressBar", "EpochLog", "CallbackProgress", "as_progress"]
 
 
 class TrainProgress(Protocol):
@@ -94,3 +97,39 @@ class EpochLog:
 
     def finish(self, name: str) -> None:
         return None
+
+
+class CallbackProgress:
+    """Adapts a ``message -> None`` callable (e.g. a job logger) to :class:`TrainProgress`."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self.say = say
+
+    def start(self, name: str, n_steps: int) -> None:
+        self.say(f"train {name}: {n_steps} updates")
+
+    def advance(self, name: str, steps_done: int) -> None:
+        return None
+
+    def epoch(self, name: str, metrics: dict[str, Any]) -> None:
+        self.say(
+            f"train {name}: epoch {metrics.get('epoch')} step {metrics.get('step')} "
+            f"{_short(metrics)}".rstrip()
+        )
+
+    def finish(self, name: str) -> None:
+        self.say(f"train {name}: done")
+
+
+def as_progress(progress: Any) -> TrainProgress | None:
+    """``None``, a :class:`TrainProgress`, or a plain ``str -> None`` callable (adapted)."""
+    if progress is None:
+        return None
+    if all(callable(getattr(progress, m, None)) for m in ("start", "advance", "epoch", "finish")):
+        return progress
+    if callable(progress):
+        return CallbackProgress(progress)
+    raise TrainError(
+        f"progress must be a TrainProgress (start/advance/epoch/finish) or a callable taking a "
+        f"message, got {type(progress).__name__}"
+    )

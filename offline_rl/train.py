@@ -38,7 +38,7 @@ from offline_rl.data import TransitionTensors, check_transitions, make_generator
 from offline_rl.errors import TrainError
 from offline_rl.fused import accelerate
 from offline_rl.model import TrainedModel
-from offline_rl.progress import TrainProgress
+from offline_rl.progress import TrainProgress, as_progress
 from offline_rl.validation import ValidationSample, epoch_metrics, prepare_validation
 
 __all__ = ["train_algorithms", "train_one", "create_learner", "run_updates"]
@@ -53,14 +53,16 @@ def train_algorithms(
     actions: Any,
     cfg: TrainConfig,
     run_dir: Path,
-    progress: TrainProgress | None = None,
+    progress: TrainProgress | Callable[[str], None] | None = None,
 ) -> dict[str, TrainedModel]:
     """Train every algorithm of ``cfg.algorithms``; save each under ``run_dir/models/<name>/``.
 
     ``train`` / ``validation`` are :class:`sql.dataset.Transitions` (validation may be None or
     empty: the per-epoch metrics then use a sample of the train split and say so);
     ``spec`` is the dataset's :class:`~sql.dataset.FeatureSpec` and ``actions`` its
-    :class:`~sql.dataset.ActionSpace`. Returns ``{name: TrainedModel}`` in config order.
+    :class:`~sql.dataset.ActionSpace`. ``progress`` is a
+    :class:`~offline_rl.progress.TrainProgress` or a ``str -> None`` callable (one message per
+    epoch). Returns ``{name: TrainedModel}`` in config order.
     """
     import torch
 
@@ -76,6 +78,7 @@ def train_algorithms(
     if validation is not None and len(validation) > 0:
         check_transitions(validation, n_actions, spec.dim, "validation")
     run_dir = Path(run_dir)
+    progress = as_progress(progress)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(resolve_threads(cfg.threads))
     try:
