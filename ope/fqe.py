@@ -379,24 +379,29 @@ def _as_probs(
         )
     if not np.issubdtype(arr.dtype, np.number):
         raise OPEError(f"{name}: expected numbers, got dtype {arr.dtype}")
-    sub = arr[check_rows]
-    bad = (
-        ~np.isfinite(sub).all(axis=1)
-        | (sub < 0).any(axis=1)
-        | (np.abs(sub.sum(axis=1) - 1.0) > 1e-3)
-    )
-    if bad.any():
-        row = int(np.flatnonzero(check_rows)[np.flatnonzero(bad)[0]])
-        raise OPEError(
-            f"{name}: row {row} is not a probability distribution (finite, >= 0, summing to 1; "
-            f"sums to {float(np.asarray(arr[row], dtype=np.float64).sum())!r})"
-        )
-    out = np.ascontiguousarray(arr, dtype=np.float32)
-    if not check_rows.all():
+    out = np.ascontiguousarray(arr, dtype=np.float32)  # no copy when already float32
+    unused_nonfinite: list[npt.NDArray[np.int64]] = []
+    for lo in range(0, n, _CHECK_ROWS):  # blockwise: no (n, A) temporaries
+        blk = arr[lo : lo + _CHECK_ROWS]
+        finite = np.isfinite(blk).all(axis=1)
+        ok = finite & (blk >= 0).all(axis=1) & (np.abs(blk.sum(axis=1) - 1.0) <= 1e-3)
+        used = check_rows[lo : lo + _CHECK_ROWS]
+        if not ok[used].all():
+            row = lo + int(np.flatnonzero(used & ~ok)[0])
+            raise OPEError(
+                f"{name}: row {row} is not a probability distribution (finite, >= 0, summing to "
+                f"1; sums to {float(np.asarray(arr[row], dtype=np.float64).sum())!r})"
+            )
+        if not finite.all():
+            unused_nonfinite.append(lo + np.flatnonzero(~finite))
+    if unused_nonfinite:  # rows that are never used may hold NaN: make them harmless zeros
         if np.shares_memory(out, arr):
             out = out.copy()
-        out[~check_rows] = 0.0
+        out[np.concatenate(unused_nonfinite)] = 0.0
     return out
+
+
+_CHECK_ROWS = 65536
 
 
 def _validate(

@@ -18,10 +18,10 @@ Models (``RewardModelConfig.kind``):
   as a *categorical* feature (one model shares strength across actions and learns interactions;
   A <= 255). Prediction costs one pass per (row, action) pair, about 4 microseconds each on one
   core: ~2-4 minutes for 1M decisions x 51 actions; use ``"ridge"`` when that is too slow.
-* ``"ridge"``: per-action linear models shrunk towards a pooled one,
-  :math:`w_a = \\arg\\min_w \\lVert y_a - X_a w\\rVert^2 + \\lambda \\lVert w - w_0\\rVert^2`
-  with :math:`w_0` the ridge fit on all rows; rare actions fall back smoothly to the pooled
-  model. Closed form, seconds at 1M rows.
+* ``"ridge"``: a pooled ridge regression plus, per action, a shrunk mean offset and ridge
+  slopes fitted to the pooled model's residuals, every penalty chosen by generalised
+  cross-validation (rare or unseen actions fall back to the pooled model; noise never beats
+  the constant). Closed form, about a second per 100k rows.
 * any scikit-learn regressor passed as ``estimator`` (cloned per fold); it sees
   ``[state, one_hot(action)]``.
 
@@ -94,10 +94,13 @@ class RewardModelConfig:
     )
     l2: float = field(
         default=1.0,
+        metadata={"help": "hgb l2_regularization (ridge picks its penalties by GCV)", "min": 0},
+    )
+    early_stopping: bool = field(
+        default=True,
         metadata={
-            "help": "hgb l2_regularization; ridge: shrinkage of each action's weights "
-            "towards the pooled fit (and of the pooled fit towards 0)",
-            "min": 0,
+            "help": "hgb: stop boosting after 10 iterations without improvement on a 10% split "
+            "of the training rows (fewer trees: faster predictions, less overfitting)"
         },
     )
     seed: int = field(default=0, metadata={"help": "seed of folds, row sampling, models", "min": 0})
@@ -162,29 +165,85 @@ def episode_folds(groups: npt.ArrayLike, n_folds: int, seed: int) -> IntArray:
     return fold_of_group[inverse]
 
 
-class _Ridge:
-    """Per-action ridge shrunk to a pooled ridge (closed form); ``(m, d) -> (m, A)``."""
+#: Ridge penalties tried, relative to the number of rows (X'X grows like n * Cov(x)).
+_RIDGE_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
+#: Pseudo-rows shrinking each action's mean offset towards the pooled fit.
+_OFFSET_PRIOR_ROWS = 10.0
+#: An action gets its own slopes only with at least this many rows per state feature.
+_SLOPE_ROWS_PER_FEATURE = 10
 
-    def __init__(self, n_actions: int, l2: float) -> None:
+
+def _ridge_gcv(xtx: FloatArray, xty: FloatArray, yty: float, n: int) -> FloatArray:
+    """Ridge slopes on centred data with the penalty chosen by generalised cross-validation.
+
+    For each :math:`\\lambda = c\\,n` (``c`` in ``_RIDGE_GRID``) with :math:`X^\\top X = V E
+    V^\\top`: :math:`w = V (E + \\lambda)^{-1} V^\\top X^\\top y`, residual sum of squares from
+    the Gram quantities only, :math:`\\mathrm{df} = \\sum_j e_j / (e_j + \\lambda)` and
+    :math:`\\mathrm{GCV} = \\mathrm{RSS} / (n (1 - \\mathrm{df}/n)^2)`. "No slopes" (w = 0) is a
+    candidate too, so a noisy fit never beats the constant. Cost O(d^3), independent of n.
+    """
+    if n < 2:
+        return np.zeros(xtx.shape[0])
+    e, v = np.linalg.eigh(xtx)
+    e = np.clip(e, 0.0, None)
+    z = v.T @ xty
+    best_gcv, best = yty / n, np.zeros_like(z)  # w = 0
+    for c in _RIDGE_GRID:
+        coef = z / (e + c * n)
+        rss = yty - 2.0 * float(coef @ z) + float((coef * coef) @ e)
+        df = float(np.sum(e / (e + c * n)))
+        if df >= n - 1:
+            continue
+        gcv = max(rss, 0.0) / (n * (1.0 - df / n) ** 2)
+        if gcv < best_gcv:
+            best_gcv, best = gcv, coef
+    return v @ best
+
+
+class _Ridge:
+    """Pooled ridge plus shrunk per-action deviations (closed form); ``(m, d) -> (m, A)``.
+
+    Prediction for action k: :math:`x^\\top (w_0 + u_k) + b_0 + o_k - \\bar x_k^\\top u_k`.
+    :math:`w_0, b_0`: ridge on all rows; :math:`o_k = \\sum_{i: a_i = k} e_i / (n_k + 10)` the
+    action's mean residual shrunk by 10 pseudo-rows; :math:`u_k`: ridge of the action's centred
+    residuals on its centred states, only for actions with at least 10 rows per feature. Every
+    penalty is chosen by GCV, so an action with few rows (or none) falls back to the pooled
+    model instead of fitting noise.
+    """
+
+    def __init__(self, n_actions: int) -> None:
         self.n_actions = n_actions
-        self.l2 = l2
         self.coef_: FloatArray | None = None  # (d + 1, A), intercept in the last row
 
     def fit(self, x: FloatArray, a: IntArray, y: FloatArray) -> _Ridge:
+        x = x.astype(np.float64, copy=False)  # Gram matrices of 1M rows need float64
         n, d = x.shape
-        xb = np.empty((n, d + 1), dtype=np.float64)
-        xb[:, :d] = x
-        xb[:, d] = 1.0
-        lam = max(self.l2, 1e-8)  # keeps X'X + lam I invertible when an action has no rows
-        eye = np.eye(d + 1)
-        pooled = np.linalg.solve(xb.T @ xb + lam * eye, xb.T @ y)
+        x_mean, y_mean = x.mean(axis=0), float(y.mean())
+        xc = x - x_mean
+        yc = y - y_mean
+        w0 = _ridge_gcv(xc.T @ xc, xc.T @ yc, float(yc @ yc), n)
+        b0 = y_mean - float(x_mean @ w0)
+        resid = yc - xc @ w0
         coef = np.empty((d + 1, self.n_actions), dtype=np.float64)
         order = np.argsort(a, kind="stable")
         bounds = np.searchsorted(a[order], np.arange(self.n_actions + 1))
         for k in range(self.n_actions):
             rows = order[bounds[k] : bounds[k + 1]]
-            xa = xb[rows]
-            coef[:, k] = np.linalg.solve(xa.T @ xa + lam * eye, xa.T @ y[rows] + lam * pooled)
+            n_k = rows.size
+            if n_k == 0:
+                coef[:d, k], coef[d, k] = w0, b0
+                continue
+            xk, ek = x[rows], resid[rows]
+            xk_mean, ek_mean = xk.mean(axis=0), float(ek.mean())
+            xkc, ekc = xk - xk_mean, ek - ek_mean
+            u = (
+                _ridge_gcv(xkc.T @ xkc, xkc.T @ ekc, float(ekc @ ekc), n_k)
+                if n_k >= _SLOPE_ROWS_PER_FEATURE * (d + 1)
+                else np.zeros(d)  # GCV itself is too noisy on so few rows
+            )
+            offset = float(ek.sum()) / (n_k + _OFFSET_PRIOR_ROWS)
+            coef[:d, k] = w0 + u
+            coef[d, k] = b0 + offset - float(xk_mean @ u)
         self.coef_ = coef
         return self
 
@@ -280,8 +339,8 @@ def _action_features(x: FloatArray, a: IntArray, n_actions: int, *, onehot: bool
 
 def _check_xy(
     states: npt.ArrayLike, actions: npt.ArrayLike, groups: npt.ArrayLike, n_actions: int
-) -> tuple[FloatArray, IntArray, npt.NDArray[Any]]:
-    """Shared input checks of the reward and behaviour models."""
+) -> tuple[npt.NDArray[np.floating[Any]], IntArray, npt.NDArray[Any]]:
+    """Shared input checks of the reward and behaviour models (float32 states stay float32)."""
     s = np.asarray(states)
     if s.ndim != 2 or s.shape[0] == 0 or s.shape[1] == 0:
         raise OPEError(f"states: expected a non-empty 2-d array (n, d), got shape {s.shape}")
@@ -307,7 +366,9 @@ def _check_xy(
     g = np.asarray(groups)
     if g.shape != (n,):
         raise OPEError(f"groups: expected one episode id per row, shape ({n},), got {g.shape}")
-    return s.astype(np.float64, copy=False), a.astype(np.int64, copy=False), g
+    if s.dtype not in (np.float32, np.float64):
+        s = s.astype(np.float64)
+    return s, a.astype(np.int64, copy=False), g
 
 
 def _sample(rows: IntArray, limit: int, rng: np.random.Generator) -> IntArray:
@@ -375,7 +436,7 @@ def fit_reward_model(
         if estimator is not None:
             return clone(estimator)
         if how == "ridge":
-            return _Ridge(n_actions, cfg.l2)
+            return _Ridge(n_actions)
         return HistGradientBoostingRegressor(
             loss=cfg.loss,
             max_iter=cfg.max_iter,
@@ -384,7 +445,9 @@ def fit_reward_model(
             min_samples_leaf=cfg.min_samples_leaf,
             l2_regularization=cfg.l2,
             categorical_features=[x.shape[1]],
-            early_stopping=False,
+            early_stopping=cfg.early_stopping,
+            n_iter_no_change=10,
+            validation_fraction=0.1,
             random_state=cfg.seed,
         )
 
