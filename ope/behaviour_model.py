@@ -288,6 +288,7 @@ class FittedBehaviourModel:
         self, model: Any, *, n_features: int, n_actions: int, floor: float, threads: int
     ) -> None:
         self._model = model
+        self.name = "estimated_behaviour"
         self.n_features = n_features
         self.n_actions = n_actions
         self.floor = floor
@@ -313,8 +314,9 @@ class FittedBehaviourModel:
     def __call__(self, states: npt.ArrayLike) -> FloatArray:
         return floor_probabilities(self.raw(states), self.floor)
 
-    # Policy-protocol look-alike, so the estimate can stand in for the logging policy.
     def action_probs(self, states: npt.ArrayLike) -> FloatArray:
+        """Policy-protocol look-alike (``name``, ``n_actions``, ``action_probs``), so the estimate
+        can stand in for the logging policy; ``states`` as given to the fit (normalised or not)."""
         return self(states)
 
 

@@ -370,6 +370,22 @@ def test_same_seed_same_result_and_threads_restored(mdp, stochastic_pi) -> None:
     assert any("may not have converged" in w for w in one.warnings)
 
 
+def test_reward_units_do_not_change_the_fit(mdp, stochastic_pi) -> None:
+    """Revenue in cents or in euros: the automatic reward scale makes training identical.
+
+    (An unscaled Huber loss would not: with threshold 1 it is a median-like regression for
+    large rewards, which is how d3rlpy's DiscreteFQE ends up about twice the true value on raw
+    rewards of this MDP.)
+    """
+    d = sample(mdp, 200, seed=8)
+    cfg = replace(FAST, steps_per_epoch=40, max_epochs=3)
+    small = run_fqe(mdp, d, stochastic_pi, config=cfg)
+    big = run_fqe(mdp, {**d, "r": d["r"] * 1000.0}, stochastic_pi, config=cfg)
+    assert big.reward_scale == pytest.approx(small.reward_scale / 1000.0)
+    assert big.value == pytest.approx(1000.0 * small.value, rel=1e-4)
+    assert np.allclose(big.train_loss, small.train_loss, rtol=1e-3)
+
+
 def test_validation_can_be_switched_off(mdp, stochastic_pi) -> None:
     d = sample(mdp, 100, seed=6)
     res = run_fqe(
