@@ -17,6 +17,19 @@ from ope.bandit import (
     SwitchDoublyRobust,
     importance_weights,
 )
+from ope.behaviour_model import (
+    BehaviourModelConfig,
+    BehaviourModelResult,
+    CalibrationTable,
+    FittedBehaviourModel,
+    PropensityChoice,
+    PropensityComparison,
+    calibration_table,
+    choose_propensities,
+    compare_propensities,
+    fit_behaviour_model,
+    floor_probabilities,
+)
 from ope.bootstrap import resample_weights
 from ope.compare import Comparison, compare, compare_many
 from ope.config import EvaluateConfig
@@ -31,6 +44,7 @@ from ope.diagnostics import (
     weight_diagnostics,
 )
 from ope.errors import OPEError
+from ope.fqe import FittedQ, FQEConfig, FQEResult, fit_fqe, initial_state_rows
 from ope.intervals import (
     Interval,
     bootstrap_values,
@@ -41,6 +55,13 @@ from ope.intervals import (
 from ope.kernel import Kernel
 from ope.meta import OffPolicyEvaluation, SequentialOffPolicyEvaluation, summarize_kernels
 from ope.registry import estimators_from_config, make_bandit_estimator, make_sequential_estimator
+from ope.reward_model import (
+    FittedRewardModel,
+    RewardModelConfig,
+    RewardModelResult,
+    episode_folds,
+    fit_reward_model,
+)
 from ope.sequential import (
     OnPolicyReturn,
     PerDecisionImportanceSampling,
@@ -52,6 +73,27 @@ from ope.sequential import (
 )
 
 __all__ = [
+    "FQEConfig",
+    "FQEResult",
+    "FittedQ",
+    "fit_fqe",
+    "initial_state_rows",
+    "RewardModelConfig",
+    "RewardModelResult",
+    "FittedRewardModel",
+    "fit_reward_model",
+    "episode_folds",
+    "BehaviourModelConfig",
+    "BehaviourModelResult",
+    "FittedBehaviourModel",
+    "CalibrationTable",
+    "PropensityComparison",
+    "PropensityChoice",
+    "fit_behaviour_model",
+    "floor_probabilities",
+    "calibration_table",
+    "compare_propensities",
+    "choose_propensities",
     "BanditEstimator",
     "LoggedPolicyValue",
     "InverseProbabilityWeighting",

@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ope.behaviour_model import BehaviourModelConfig
 from ope.errors import OPEError
+from ope.fqe import FQEConfig
+from ope.reward_model import RewardModelConfig
 
 __all__ = ["EvaluateConfig", "BANDIT_ESTIMATOR_NAMES", "SEQUENTIAL_ESTIMATOR_NAMES"]
 
@@ -57,7 +60,7 @@ class EvaluateConfig:
     )
     seed: int = field(default=0, metadata={"help": "seed of the bootstrap resamples", "min": 0})
     gamma: float = field(
-        default=1.0,
+        default=0.95,
         metadata={
             "help": "discount of the sequential (per-session) estimators",
             "min": 0,
@@ -96,7 +99,60 @@ class EvaluateConfig:
         metadata={"help": "dr-os shrinkage strength (0: DM, inf: DR)", "min": 0, "allow_inf": True},
     )
 
+    policy_head: str = field(
+        default="epsilon_greedy",
+        metadata={
+            "help": "how a learned Q-function becomes the evaluated policy (greedy policies "
+            "put zero mass on most logged actions, which starves importance weighting)",
+            "choices": ("epsilon_greedy", "softmax", "greedy"),
+        },
+    )
+    epsilon: float = field(
+        default=0.1,
+        metadata={
+            "help": "epsilon of the epsilon-greedy head and of most_popular",
+            "min": 0,
+            "max": 1,
+        },
+    )
+    temperature: float = field(
+        default=1.0,
+        metadata={"help": "temperature of the softmax head (Q in reward units)", "gt": 0},
+    )
+    baselines: tuple[str, ...] = field(
+        default=("uniform", "most_popular"),
+        metadata={
+            "help": "baseline policies evaluated beside the trained ones",
+            "choices": ("uniform", "most_popular"),
+        },
+    )
+    fqe_enabled: bool = field(
+        default=True, metadata={"help": "fit FQE per policy (also the model of sequential DR/WDR)"}
+    )
+    fqe: FQEConfig = field(default_factory=FQEConfig)
+    reward_model: RewardModelConfig = field(default_factory=RewardModelConfig)
+    behaviour_model: BehaviourModelConfig = field(default_factory=BehaviourModelConfig)
+    estimate_propensities: bool = field(
+        default=False,
+        metadata={
+            "help": "use the behaviour model's propensities even when the logs have "
+            "them (they are always estimated when any is missing)"
+        },
+    )
+    ground_truth_sessions: int = field(
+        default=4000,
+        metadata={
+            "help": "sessions simulated per policy for ground truth (simulated data only)",
+            "min": 100,
+        },
+    )
+
     def __post_init__(self) -> None:
+        if self.fqe_enabled and self.gamma >= 1.0:
+            raise OPEError(
+                f"gamma = {self.gamma}: FQE needs a discount below 1; set [evaluate] gamma "
+                "(e.g. 0.95) or fqe_enabled = false"
+            )
         for key, names, allowed in (
             ("estimators", self.estimators, BANDIT_ESTIMATOR_NAMES),
             ("sequential_estimators", self.sequential_estimators, SEQUENTIAL_ESTIMATOR_NAMES),
