@@ -1,0 +1,480 @@
+"""Loading raw log files into the warehouse, one file per transaction.
+
+For each file (docs/ingest.md has the full story):
+
+1. hash it (SHA-256); the same content with the same mapping as its loaded version is a
+   no-op (``unchanged``);
+2. ``BEGIN``; open it as a DuckDB view (streamed) and check the mapping's columns exist;
+3. if an earlier version was loaded, delete its events and rejected rows (``replaced``);
+4. ``sql/stg_events.sql`` renames, casts, maps and validates every row into a temp table;
+   invalid rows go to ``rejected_events`` with the reason and row number;
+5. ``sql/stg_duplicates.sql`` finds repeated event ids (within the file, or already loaded);
+6. without source session ids, ``sql/stg_sessions.sql`` rebuilds sessions for the users touched;
+7. valid, new rows go to ``events`` (``sql/stg_insert_events.sql``);
+8. counts are taken back from the tables and must satisfy
+   ``rows_read = loaded + rejected + duplicate``; the file's events must pass
+   ``sql/checks/ingest_file_contract.sql``; an ``ingest_log`` row records it all; ``COMMIT``.
+
+Any error inside 2-8 rolls the transaction back, so a bad file, a crash or an interrupt leaves
+the warehouse exactly as it was; the file is reported ``failed`` and the next file loads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ingest.config import IngestConfig
+from ingest.errors import IngestError, MappingError
+from ingest.mapping import CANONICAL_COLUMNS, Mapping, load_mapping
+from ingest.report import FileReport, IngestReport
+from ingest.sources import SourceFile, SourceSchema, discover, file_sha256, open_source, ts_kind
+from ingest.warehouse import open_warehouse
+from sql.loader import read_sql, run_sql
+
+__all__ = ["ingest_paths", "load_file", "resolve_mapping", "Progress"]
+
+#: Progress callback: receives one human-readable line per update (files, rows, current file).
+Progress = Callable[[str], None]
+
+_NULL_COL = "__offrec_null"
+_TEMP_OBJECTS = (
+    ("VIEW", "_offrec_stg"), ("VIEW", "_offrec_src"), ("VIEW", "_offrec_raw"),
+    ("TABLE", "_offrec_staged"),
+    ("TABLE", "_offrec_dup"), ("TABLE", "_offrec_sessions"), ("TABLE", "_offrec_gone_users"),
+    ("TABLE", "_offrec_csv_errors"), ("TABLE", "_offrec_csv_scans"),
+)
+_BAR = 24
+_UTC_NAMES = frozenset({"UTC", "ETC/UTC", "GMT", "ETC/GMT", "UCT", "ETC/UCT", "ZULU", "ETC/ZULU"})
+
+
+def resolve_mapping(cfg: IngestConfig) -> Mapping:
+    """The mapping a config selects: ``mapping_file`` when set, else the built-in ``mapping``."""
+    return load_mapping(cfg.mapping_file if cfg.mapping_file is not None else cfg.mapping)
+
+
+def ingest_paths(
+    warehouse: Path | str,
+    inputs: Path | str,
+    cfg: IngestConfig | None = None,
+    date: str | None = None,
+    progress: Progress | None = None,
+    *,
+    mapping: Mapping | None = None,
+) -> IngestReport:
+    """Load every raw log file under ``inputs`` into the warehouse; one transaction per file.
+
+    ``inputs``: a file, a directory, a glob or a ``dt=YYYY-MM-DD/`` tree; ``date`` keeps only
+    the ``dt=<date>`` partition. ``mapping`` overrides the one ``cfg`` names. Refused files do
+    not raise: they are reported with status ``failed`` after the other files loaded (call
+    ``report.raise_for_failures()`` to turn them into an error). Raises :class:`IngestError`
+    for problems that stop the whole run: no input files, a bad mapping, a locked warehouse.
+    """
+    cfg = cfg or IngestConfig()
+    mapping = mapping or resolve_mapping(cfg)
+    files, skipped = discover(inputs, mapping, date)
+    if not files:
+        extra = f" ({len(skipped)} file(s) with unknown extensions skipped)" if skipped else ""
+        raise IngestError(f"input {inputs}: no raw log files found{extra}")
+    report = IngestReport(warehouse=str(warehouse), skipped=[str(p) for p in skipped])
+    con = open_warehouse(warehouse, threads=cfg.threads, memory_limit=cfg.memory_limit)
+    try:
+        con.execute("SET preserve_insertion_order = false")
+        tz = _check_timezone(con, mapping)
+        rows_done = 0
+        for i, src in enumerate(files):
+            if progress is not None:
+                progress(_bar(i, len(files), rows_done, src.path.name))
+            result = load_file(con, src, mapping, cfg, timezone=tz, progress=progress)
+            report.files.append(result)
+            rows_done += result.rows_read if result.status in ("loaded", "replaced") else 0
+        if progress is not None:
+            progress(_bar(len(files), len(files), rows_done, "done"))
+    finally:
+        con.close()
+    return report
+
+
+def _bar(done: int, total: int, rows: int, current: str) -> str:
+    filled = round(_BAR * done / max(total, 1))
+    return (f"ingest [{'#' * filled}{'.' * (_BAR - filled)}] {done}/{total} files, "
+            f"{rows:,} rows  {current}")
+
+
+def _check_timezone(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> str:
+    row = _first(
+        con,
+        "SELECT name FROM pg_timezone_names() WHERE lower(name) = lower($tz) "
+        "ORDER BY name = $tz DESC LIMIT 1",
+        {"tz": mapping.ts_timezone},
+    )
+    if row is None:
+        raise MappingError(
+            f"mapping {mapping.origin}: [values] ts_timezone = {mapping.ts_timezone!r} is not a "
+            "time zone name; use e.g. \"UTC\", \"Europe/Berlin\" or \"America/New_York\""
+        )
+    return str(row[0])
+
+
+# --------------------------------------------------------------------------------------------
+# one file
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How the mapping applies to one opened file."""
+
+    params: dict[str, Any]
+    sessionise: bool
+
+
+def load_file(
+    con: duckdb.DuckDBPyConnection,
+    src: SourceFile,
+    mapping: Mapping,
+    cfg: IngestConfig,
+    *,
+    timezone: str = "UTC",
+    progress: Progress | None = None,
+) -> FileReport:
+    """Load one file in one transaction on ``con`` (an open, writable warehouse)."""
+    t0 = time.perf_counter()
+    path = str(src.path)
+    base = FileReport(path=path, status="failed", format=src.format, size_bytes=src.size)
+    if src.size == 0:
+        base.message = ("the file is empty (0 bytes): no header and no rows; delete it or "
+                        "write at least a header")
+        return base
+    base.content_hash = file_sha256(src.path)
+    current = _first(con, read_sql("stg_current_file.sql"), {"path": path})
+    if current is not None and _unchanged(current, base.content_hash, mapping, cfg):
+        return _unchanged_report(base, current, t0)
+
+    started = _utcnow()
+    in_transaction = False
+    try:
+        # Staging only writes connection-local temp tables, so it runs before the transaction
+        # (the staged table's rowid is then the plain 0-based file row).
+        plan = _stage(con, src, mapping, timezone, progress)
+        con.execute("BEGIN TRANSACTION")
+        in_transaction = True
+        result = _load_staged(con, src, mapping, cfg, plan, base, current, started, progress)
+        con.execute("COMMIT")
+        in_transaction = False
+    except (IngestError, duckdb.Error) as exc:
+        if in_transaction:
+            con.execute("ROLLBACK")
+        base.message = _message(exc)
+        base.seconds = round(time.perf_counter() - t0, 3)
+        return base
+    except BaseException:
+        if in_transaction:
+            con.execute("ROLLBACK")
+        raise
+    finally:
+        _reset_session(con)
+    result.seconds = round(time.perf_counter() - t0, 3)
+    return result
+
+
+def _unchanged(current: tuple[Any, ...], digest: str, mapping: Mapping, cfg: IngestConfig) -> bool:
+    content_hash, mapping_hash, gap = current[0], current[1], current[2]
+    same_gap = gap is None or float(gap) == cfg.session_gap_s
+    return content_hash == digest and mapping_hash == mapping.fingerprint() and same_gap
+
+
+def _unchanged_report(base: FileReport, current: tuple[Any, ...], t0: float) -> FileReport:
+    base.status = "unchanged"
+    base.rows_read, base.rows_loaded, base.rows_rejected, base.rows_duplicate = (
+        int(v) for v in current[5:9]
+    )
+    base.events_loaded = int(current[9])
+    base.message = "same content and mapping as the loaded version; nothing to do"
+    base.seconds = round(time.perf_counter() - t0, 3)
+    return base
+
+
+def _stage(
+    con: duckdb.DuckDBPyConnection,
+    src: SourceFile,
+    mapping: Mapping,
+    timezone: str,
+    progress: Progress | None,
+) -> _Plan:
+    """Open the file, check the mapping fits, and stage its rows into ``_offrec_staged``."""
+    schema = open_source(con, src, mapping)
+    plan = _plan(schema, mapping, src, timezone)
+    run_sql(con, "stg_source_rows.sql")
+    # naive timestamps are read in the mapping's zone; rows keep file order (source_row)
+    con.execute("SET TimeZone = $tz", {"tz": timezone})
+    con.execute("SET preserve_insertion_order = true")
+    with _watch(con, progress, f"{src.path.name}: reading"):
+        run_sql(con, "stg_events.sql", plan.params)
+    con.execute("SET preserve_insertion_order = false")
+    con.execute("SET TimeZone = 'UTC'")
+    run_sql(con, "stg_staged_rows.sql")
+    return plan
+
+
+def _load_staged(
+    con: duckdb.DuckDBPyConnection,
+    src: SourceFile,
+    mapping: Mapping,
+    cfg: IngestConfig,
+    plan: _Plan,
+    base: FileReport,
+    current: tuple[Any, ...] | None,
+    started: dt.datetime,
+    progress: Progress | None,
+) -> FileReport:
+    """Steps 3, 5-8 of the module docstring, inside the file's transaction."""
+    path = str(src.path)
+    file_param = {"source_file": path}
+    if plan.sessionise:
+        # users of the version being replaced keep correct sessions after their rows go
+        run_sql(con, "stg_gone_users.sql", file_param)
+    if current is not None:
+        run_sql(con, "stg_delete_file_events.sql", file_param)
+        run_sql(con, "stg_delete_file_rejects.sql", file_param)
+
+    load_id = int(_first(con, read_sql("stg_next_load_id.sql"))[0])
+    stamp = {"source_file": path, "load_id": load_id, "ingested_at": started}
+    run_sql(con, "stg_insert_rejected.sql", stamp)
+    if src.format == "csv":
+        run_sql(con, "stg_insert_malformed.sql", stamp)
+    run_sql(con, "stg_duplicates.sql")
+    if plan.sessionise:
+        run_sql(con, "stg_sessions.sql", {"gap_s": cfg.session_gap_s})
+    else:
+        run_sql(con, "stg_sessions_none.sql")
+    with _watch(con, progress, f"{src.path.name}: loading"):
+        run_sql(con, "stg_insert_events.sql", {"source_file": path, "ingested_at": started})
+    if plan.params["has_responses"]:
+        run_sql(con, "stg_insert_responses.sql", file_param)
+    if plan.sessionise:
+        run_sql(con, "stg_update_sessions.sql")
+
+    counts = _first(con, read_sql("stg_file_counts.sql"), file_param)
+    events, rejected, duplicate, parsed, malformed = (int(v) for v in counts)
+    loaded = events
+    if plan.params["has_responses"]:
+        loaded = int(_first(con, read_sql("stg_file_rows_loaded.sql"), file_param)[0])
+    read = parsed + malformed
+    if read != loaded + rejected + duplicate:
+        raise IngestError(
+            f"{path}: accounting mismatch: read {read:,} rows but loaded {loaded:,} + rejected "
+            f"{rejected:,} + duplicate {duplicate:,}; nothing was loaded. This is a bug in "
+            "offrec ingest: please report it with the file"
+        )
+    reasons = {str(code): int(n) for code, n in
+               con.execute(read_sql("stg_reject_reasons.sql"), file_param).fetchall()}
+    if read and rejected / read > cfg.max_rejected_share:
+        raise IngestError(_too_many_rejects(con, path, read, rejected, reasons, mapping, cfg))
+    status = "replaced" if current is not None else "loaded"
+    run_sql(con, "stg_insert_ingest_log.sql", {
+        "load_id": load_id, "path": path, "size_bytes": src.size,
+        "content_hash": base.content_hash, "format": src.format, "mapping": mapping.name,
+        "mapping_hash": mapping.fingerprint(),
+        "session_gap_s": cfg.session_gap_s if plan.sessionise else None,
+        "rows_read": read, "rows_loaded": loaded, "rows_rejected": rejected,
+        "rows_duplicate": duplicate, "events_loaded": events, "status": status,
+        "started_at": started, "finished_at": _utcnow(),
+    })
+    base.status = status
+    base.rows_read, base.rows_loaded, base.rows_rejected = read, loaded, rejected
+    base.rows_duplicate, base.events_loaded = duplicate, events
+    base.reject_reasons = reasons
+    return base
+
+
+def _plan(schema: SourceSchema, mapping: Mapping, src: SourceFile, timezone: str) -> _Plan:
+    """Resolve the mapping against the file's columns into the parameters of stg_events.sql."""
+    path = str(src.path)
+    chosen: dict[str, str] = {}
+    missing: list[str] = []
+    for canon in CANONICAL_COLUMNS:
+        spec = mapping.columns.get(canon)
+        if spec is None or spec.kind != "column" or spec.name is None:
+            continue
+        actual = schema.resolve(spec.name)
+        if actual is not None:
+            chosen[canon] = actual
+        elif not spec.optional:
+            missing.append(f"column {spec.name!r} (mapping key [columns] {canon})")
+    responses: list[tuple[str, str]] = []
+    for etype, column in mapping.responses.items():
+        actual = schema.resolve(column)
+        if actual is None:
+            missing.append(f"column {column!r} (mapping key [responses] {etype})")
+        else:
+            responses.append((actual, etype))
+    if missing:
+        raise MappingError(
+            f"{path}: missing {'; '.join(missing)} of mapping {mapping.name!r} "
+            f"({mapping.origin}); the file has columns: {_names(schema.columns)}. Fix the "
+            "mapping or the file"
+        )
+    ts_col = chosen["ts"]
+    kind = ts_kind(schema.type_of(ts_col))
+    if kind is None:
+        raise MappingError(
+            f"{path}: column {ts_col!r} ([columns] ts) has type {schema.type_of(ts_col)}; a "
+            "timestamp must be text (ISO-8601 or ts_format), a number (epoch) or a timestamp"
+        )
+    used = set(chosen.values()) | {c for c, _ in responses}
+    extra = [c for c in schema.columns if c not in used]
+    specs = mapping.columns
+
+    def const(canon: str) -> str | None:
+        spec = specs.get(canon)
+        return spec.value if spec is not None and spec.kind == "value" else None
+
+    def per_row(canon: str) -> bool:
+        spec = specs.get(canon)
+        return spec is not None and spec.kind == "per_row"
+
+    et_from, et_to = mapping.event_type_pairs()
+    ordered = [c for c in schema.columns if c in {c for c, _ in responses}]
+    params: dict[str, Any] = {
+        f"c_{canon}": [chosen.get(canon, _NULL_COL)] for canon in CANONICAL_COLUMNS
+    }
+    params.update({
+        "k_user_id": const("user_id"), "k_session_id": const("session_id"),
+        "k_event_type": const("event_type"), "k_item_id": const("item_id"),
+        "row_user_id": per_row("user_id"), "row_session_id": per_row("session_id"),
+        "row_request_id": per_row("request_id"),
+        "ts_kind": kind, "tz_is_utc": timezone.upper() in _UTC_NAMES, "ts_unit": mapping.ts_unit, "ts_format": mapping.ts_format or "%Y-%m-%d",
+        "has_ts_format": bool(mapping.ts_format),
+        "position_base": mapping.position_base,
+        "et_from": et_from, "et_to": et_to,
+        "c_responses": [*ordered, _NULL_COL],
+        "resp_cols": [c for c, _ in responses] or [_NULL_COL],
+        "resp_types": [t for _, t in responses] or [""],
+        "has_responses": bool(responses),
+        "has_extra": bool(extra),
+        # with no extra columns the list leaves only the helper column, so the (unevaluated)
+        # extra expression still binds
+        "not_extra": [*sorted(used), _NULL_COL] if extra else list(schema.columns),
+    })
+    sessions_given = "session_id" in chosen or (
+        "session_id" in specs and specs["session_id"].kind in ("value", "per_row")
+    )
+    return _Plan(params=params, sessionise=not sessions_given)
+
+
+def _too_many_rejects(
+    con: duckdb.DuckDBPyConnection,
+    path: str,
+    read: int,
+    rejected: int,
+    reasons: dict[str, int],
+    mapping: Mapping,
+    cfg: IngestConfig,
+) -> str:
+    first = _first(con, read_sql("stg_first_reject.sql"), {"source_file": path, "limit": 1})
+    where = ""
+    if first is not None:
+        row, line, reason = first
+        where = f"; e.g. {'row ' + str(row) if row is not None else 'line ' + str(line)}: {reason}"
+    summary = ", ".join(f"{n:,} {code}" for code, n in reasons.items())
+    return (
+        f"{rejected:,} of {read:,} rows rejected ({rejected / read:.0%}: {summary}){where}. "
+        f"That is more than [ingest] max_rejected_share = {cfg.max_rejected_share:g}, which "
+        f"usually means mapping {mapping.name!r} does not fit this file; nothing was loaded. "
+        "Fix the mapping, or raise max_rejected_share to load the valid rows"
+    )
+
+
+def _names(columns: tuple[str, ...], limit: int = 12) -> str:
+    shown = ", ".join(repr(c) for c in columns[:limit])
+    return shown + (f" … ({len(columns)} in all)" if len(columns) > limit else "")
+
+
+_INTERNAL = (duckdb.BinderException, duckdb.ParserException, duckdb.CatalogException,
+             duckdb.InternalException)
+
+
+def _message(exc: BaseException) -> str:
+    """One readable line from an IngestError or a DuckDB error."""
+    if isinstance(exc, IngestError):
+        return str(exc)
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    head = lines[0] if lines else type(exc).__name__
+    if isinstance(exc, _INTERNAL):
+        return f"internal error while loading (a bug in offrec ingest; please report): {head}"
+    hint = ""
+    low = head.lower()
+    if "gzip" in low or "zstd" in low or "compress" in low:
+        hint = "; the compressed file is truncated or corrupt: re-export or re-download it"
+    elif "sniff" in low or "dialect" in low:
+        hint = ("; DuckDB could not read it as CSV (corrupt, binary, or an unterminated quote): "
+                "check the file, or set [source] delimiter/quote in the mapping")
+    elif "parquet" in low or "magic" in low:
+        hint = "; the Parquet file is corrupt or truncated: re-export it"
+    elif "json" in low:
+        hint = "; fix the malformed JSON (each line must be one JSON object)"
+    return f"cannot read the file: {head}{hint}"
+
+
+def _reset_session(con: duckdb.DuckDBPyConnection) -> None:
+    """Back to UTC and drop the per-file temp objects (outside the transaction)."""
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET preserve_insertion_order = false")
+        for kind, name in _TEMP_OBJECTS:
+            con.execute(f"DROP {kind} IF EXISTS {name}")
+    except duckdb.Error:
+        # the connection is unusable (e.g. interrupted); the caller's close() cleans up
+        pass
+
+
+def _first(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None
+) -> tuple[Any, ...] | None:
+    """The first row of a query (fully fetched, so the connection is free afterwards)."""
+    rows = con.execute(sql, params or {}).fetchall()
+    return rows[0] if rows else None
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class _watch:
+    """While a long statement runs, report DuckDB's query progress every half second."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, progress: Progress | None, label: str):
+        self.con, self.progress, self.label = con, progress, label
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _loop(self) -> None:
+        if self.progress is None:
+            return
+        while not self._stop.wait(0.5):
+            try:
+                pct = self.con.query_progress()
+            except duckdb.Error:
+                return
+            if pct >= 0:
+                self.progress(f"ingest   {self.label} {pct:.0f}%")
+
+    def __enter__(self) -> _watch:
+        if self.progress is not None:
+            self.con.execute("SET enable_progress_bar = true")
+            self.con.execute("SET enable_progress_bar_print = false")
+            self._thread = threading.Thread(target=self._loop, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
