@@ -4,8 +4,9 @@ Files of one model directory:
 
 ====================  ============================================================
 ``model.pt``          network and optimiser state dicts (d3rlpy's checkpoint layout)
-``config.json``       algorithm, our ``[train]`` config, the exact d3rlpy config
-                      (``LearnableConfigWithShape``, fitted scalers included), versions
+``config.json``       algorithm, our ``[train]`` config, the input encoding, the exact
+                      d3rlpy config (``LearnableConfigWithShape``, fitted scalers
+                      included), versions
 ``feature_spec.json`` the :class:`sql.dataset.FeatureSpec` the model normalises with
 ``actions.json``      the :class:`sql.dataset.ActionSpace` (action id -> item mapping)
 ``dataset.json``      dataset version and the rows trained on
@@ -35,6 +36,7 @@ import numpy as np
 
 from offline_rl._d3 import d3rlpy_module, quiet
 from offline_rl.algorithms import algorithm_spec, resolve_device
+from offline_rl.encoding import StateEncoder
 from offline_rl.errors import TrainError
 from offline_rl.model import TrainedModel
 
@@ -131,6 +133,7 @@ def save_model(model: TrainedModel, run_dir: Path | str) -> Path:
         {
             "algorithm": model.algorithm,
             "train": model.train_config,
+            "input": model.encoder.to_dict(),
             "d3rlpy": json.loads(shaped.serialize()),
             "d3rlpy_version": d3.__version__,
             "torch_version": torch.__version__,
@@ -276,6 +279,11 @@ def load_model(
         )
     config = read("config.json")
     algorithm = str(config.get("algorithm", manifest.get("algorithm")))
+    scale_index = config.get("input", {}).get("scale_index_features")
+    if not isinstance(scale_index, bool):
+        raise TrainError(
+            f"{target / 'config.json'}: input.scale_index_features is missing; re-run offrec train"
+        )
     algorithm_spec(algorithm)
     d3rlpy_module()
     from d3rlpy.base import LearnableConfigWithShape
@@ -315,6 +323,7 @@ def load_model(
         n_updates=int(metrics.get("n_updates", 0)),
         dataset_info={k: v for k, v in dataset.items() if k != "version"},
         path=target,
+        encoder=StateEncoder(spec, scale_index),
     )
 
 

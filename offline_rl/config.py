@@ -95,6 +95,13 @@ class TrainConfig:
             "min": 0.0,
         },
     )
+    scale_index_features: bool = field(
+        default=True,
+        metadata={
+            "help": "divide index features (action ids, A = none) by A in the network input; "
+            "false feeds the raw ids (unstable with ~50 actions)"
+        },
+    )
     hidden_units: tuple[int, ...] = field(
         default=(256, 256),
         metadata={"help": "hidden layer sizes of every network (d3rlpy VectorEncoder)", "min": 1},

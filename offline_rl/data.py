@@ -16,7 +16,8 @@ cloning loses nothing: it samples from every row (``all_rows``). Terminal rows b
 nothing (``terminal = 1``, next state zeros), exactly like d3rlpy's ``BasicTransitionPicker``.
 
 The next state of a non-final row is the state of the following row of the same episode (what
-d3rlpy uses too), normalised with the feature spec.
+d3rlpy uses too). States are encoded by :class:`offline_rl.encoding.StateEncoder` (normalised
+with the feature spec, index features divided by the number of actions).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from offline_rl._d3 import d3rlpy_module, quiet
+from offline_rl.encoding import StateEncoder, as_encoder
 from offline_rl.errors import TrainError
 
 __all__ = [
@@ -136,17 +138,20 @@ def episode_bounds(episode_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def to_mdp_dataset(tr: Any, spec: Any, action_size: int) -> Any:
-    """A d3rlpy ``MDPDataset`` of the normalised states (validated first).
+    """A d3rlpy ``MDPDataset`` of the network inputs (validated first).
+
+    ``spec`` is a FeatureSpec (default :class:`~offline_rl.encoding.StateEncoder`) or an encoder.
 
     d3rlpy keeps every row as an observation but drops the last row of each timeout episode
     from its transitions (no next state); ``dataset.transition_count`` is therefore
     ``len(tr) - tr.timeouts.sum()``.
     """
-    check_transitions(tr, action_size, spec.dim)
+    encode = as_encoder(spec)
+    check_transitions(tr, action_size, encode.dim)
     d3 = d3rlpy_module()
     with quiet():
         return d3.dataset.MDPDataset(
-            observations=spec.normalise(tr.states),
+            observations=encode(tr.states),
             actions=np.asarray(tr.actions, dtype=np.int64),
             rewards=np.asarray(tr.rewards, dtype=np.float32),
             terminals=np.asarray(tr.terminals, dtype=np.float32),
@@ -177,14 +182,17 @@ class TransitionTensors:
     is_first: Any
     n_timeout_rows: int
     device: str
+    encoder: StateEncoder | None = None
     _cache: dict[int, tuple[Any, Any]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, tr: Any, spec: Any, action_size: int, device: str) -> TransitionTensors:
+        """``spec``: a FeatureSpec (default encoding) or a :class:`StateEncoder`."""
         import torch
 
-        check_transitions(tr, action_size, spec.dim)
-        obs = spec.normalise(tr.states)
+        encode = as_encoder(spec)
+        check_transitions(tr, action_size, encode.dim)
+        obs = encode(tr.states)
         n = obs.shape[0]
         terminals = np.asarray(tr.terminals, dtype=bool)
         timeouts = np.asarray(tr.timeouts, dtype=bool)
@@ -216,6 +224,7 @@ class TransitionTensors:
             is_first=t(is_first, torch.bool),
             n_timeout_rows=int(timeouts.sum()),
             device=device,
+            encoder=encode,
         )
 
     def __len__(self) -> int:

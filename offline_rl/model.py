@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from offline_rl.algorithms import algorithm_spec
+from offline_rl.encoding import StateEncoder
 from offline_rl.errors import TrainError
 from offline_rl.policies import (
     BasePolicy,
@@ -30,7 +31,8 @@ class TrainedModel:
 
     ``algo`` is the d3rlpy learner (networks on ``algo.impl``); ``spec`` and ``actions`` are the
     feature spec and action space it was trained with; ``metrics`` holds one dict per epoch
-    (validation metrics and mean losses); ``path`` is its directory once saved or loaded.
+    (validation metrics and mean losses); ``path`` is its directory once saved or loaded;
+    ``encoder`` turns raw states into the network input exactly as in training.
     """
 
     name: str
@@ -44,6 +46,11 @@ class TrainedModel:
     n_updates: int = 0
     dataset_info: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    encoder: StateEncoder | None = None  # None: the default encoding of ``spec``
+
+    def __post_init__(self) -> None:
+        if self.encoder is None:
+            self.encoder = StateEncoder(self.spec)
 
     @property
     def kind(self) -> str:
@@ -66,14 +73,14 @@ class TrainedModel:
                 f"model {self.name!r} ({self.algorithm}) learns a policy, not a Q-function; "
                 f"use .policy() or pick a Q-learning model (dqn, double_dqn, cql, bcq)"
             )
-        return QFunction(self.algo, self.spec, self.name, bcq=self.kind == "bcq")
+        return QFunction(self.algo, self.encoder, self.name, bcq=self.kind == "bcq")
 
     @property
     def imitator(self) -> Imitator:
         """The behaviour classifier of a ``bc`` model (or BCQ's imitator)."""
         if self.kind not in ("bc", "bcq"):
             raise TrainError(f"model {self.name!r} ({self.algorithm}) has no imitator network")
-        return Imitator(self.algo, self.spec, self.name)
+        return Imitator(self.algo, self.encoder, self.name)
 
     def q_values(self, states: np.ndarray) -> np.ndarray:
         """(n, d) raw states -> (n, A) float64 Q-values."""

@@ -2,8 +2,9 @@
 
 :class:`QFunction` wraps the Q-networks of a trained DQN / Double DQN / CQL / BCQ model and
 :class:`Imitator` the action classifier of a behaviour-cloning model (or of BCQ). Both take raw
-``(n, d)`` states, normalise them with the stored :class:`sql.dataset.FeatureSpec` (and the
-d3rlpy ``observation_scaler`` when one was configured), evaluate in chunks without gradients
+``(n, d)`` states, encode them like training did (:class:`offline_rl.encoding.StateEncoder`:
+the stored :class:`sql.dataset.FeatureSpec`, index features scaled; then the d3rlpy
+``observation_scaler`` when one was configured), evaluate in chunks without gradients
 and return float64 numpy arrays.
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from offline_rl.encoding import as_encoder
 from offline_rl.errors import TrainError
 
 __all__ = ["QFunction", "Imitator", "check_states"]
@@ -39,7 +41,8 @@ class _Network:
 
     def __init__(self, algo: Any, spec: Any, name: str) -> None:
         self.algo = algo
-        self.spec = spec
+        self.encoder = as_encoder(spec)
+        self.spec = self.encoder.spec
         self.name = name
 
     @property
@@ -56,9 +59,7 @@ class _Network:
         outs: list[list[np.ndarray]] = []
         with torch.no_grad():
             for start in range(0, arr.shape[0], _CHUNK):
-                x = torch.as_tensor(
-                    self.spec.normalise(arr[start : start + _CHUNK]), device=impl.device
-                )
+                x = torch.as_tensor(self.encoder(arr[start : start + _CHUNK]), device=impl.device)
                 if scaler is not None:
                     x = scaler.transform(x)
                 outs.append([o.detach().cpu().numpy().astype(np.float64) for o in fn(x)])

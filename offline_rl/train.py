@@ -35,6 +35,7 @@ from offline_rl.algorithms import (
 from offline_rl.artifacts import model_dir, save_model
 from offline_rl.config import TrainConfig, resolve_threads
 from offline_rl.data import TransitionTensors, check_transitions, make_generator, to_mdp_dataset
+from offline_rl.encoding import StateEncoder
 from offline_rl.errors import TrainError
 from offline_rl.fused import accelerate
 from offline_rl.model import TrainedModel
@@ -83,7 +84,8 @@ def train_algorithms(
     torch.set_num_threads(resolve_threads(cfg.threads))
     try:
         device = resolve_device(cfg.device)
-        tensors = TransitionTensors.build(train, spec, n_actions, device)
+        encoder = StateEncoder(spec, cfg.scale_index_features)
+        tensors = TransitionTensors.build(train, encoder, n_actions, device)
         sample = prepare_validation(
             validation, train, n_actions, actions, cfg.max_validation_rows, cfg.seed
         )
@@ -169,8 +171,9 @@ def train_one(
     """Train one algorithm (not saved: :func:`train_algorithms` saves)."""
     kind = algorithm_spec(name).kind
     scale = auto_reward_scale(train.rewards, cfg.reward_scale)
+    encoder = tensors.encoder or StateEncoder(spec, cfg.scale_index_features)
     algo = create_learner(name, cfg, spec.dim, actions.n_actions, device, scale)
-    tensors = _with_scalers(algo, tensors, train, spec, actions.n_actions, mdp_cache)
+    tensors = _with_scalers(algo, tensors, train, encoder, actions.n_actions, mdp_cache)
     generator = make_generator(cfg.seed, device)
     target = model_dir(run_dir, name)
     target.mkdir(parents=True, exist_ok=True)
@@ -181,6 +184,7 @@ def train_one(
         algorithm=name,
         algo=algo,
         spec=spec,
+        encoder=encoder,
         actions=actions,
         dataset_version=str(getattr(train, "version", "") or ""),
         train_config=_plain(cfg),
@@ -253,13 +257,14 @@ def _with_scalers(
     rew_scaler = algo.config.reward_scaler
     if obs_scaler is None and rew_scaler is None:
         return tensors
-    cache = mdp_cache if mdp_cache is not None else {}
-    if "mdp" not in cache:
-        cache["mdp"] = to_mdp_dataset(train, spec, n_actions)
-    from d3rlpy.algos.utility import build_scalers_with_transition_picker
+    if not all(s.built for s in (obs_scaler, rew_scaler) if s is not None):
+        cache = mdp_cache if mdp_cache is not None else {}
+        if "mdp" not in cache:
+            cache["mdp"] = to_mdp_dataset(train, spec, n_actions)
+        from d3rlpy.algos.utility import build_scalers_with_transition_picker
 
-    with quiet():
-        build_scalers_with_transition_picker(algo, cache["mdp"])
+        with quiet():
+            build_scalers_with_transition_picker(algo, cache["mdp"])
     scaled = dataclasses.replace(tensors, _cache={})
     scaled.apply_scalers(obs_scaler, rew_scaler)
     return scaled

@@ -32,6 +32,7 @@ def test_each_model_directory_holds_everything(trained):
         assert {p.name for p in d.iterdir()} == FILES
         config = json.loads((d / "config.json").read_text())
         assert config["algorithm"] == name and config["train"]["n_steps"] == 600
+        assert config["input"] == {"scale_index_features": True, "index_divisor": 4}
         assert config["d3rlpy"]["action_size"] == 4
         assert config["d3rlpy"]["observation_shape"] == [2]
         assert json.loads((d / "dataset.json").read_text())["version"] == "mdp-v1"

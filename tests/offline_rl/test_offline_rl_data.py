@@ -141,3 +141,26 @@ def test_check_transitions_names_the_problem(tiny, field, value, message):
     bad = dataclasses.replace(tr, **{field: value(tr)})
     with pytest.raises(TrainError, match=message):
         check_transitions(bad, 4, 2)
+
+
+def test_encoder_scales_index_features_to_unit_range():
+    from offline_rl.encoding import StateEncoder
+    from sql.dataset import FeatureSpec
+
+    spec = FeatureSpec(
+        names=("step", "prev_action_1", "bag_0"),
+        kinds=("count", "index", "onehot"),
+        mean=np.array([2.0, 0.0, 0.0]),
+        std=np.array([2.0, 1.0, 1.0]),
+        n_actions=50,
+        last_k=1,
+        item_encoding="onehot",
+    )
+    raw = np.array([[4.0, 50.0, 1.0], [0.0, 7.0, 0.0]])
+    np.testing.assert_allclose(
+        StateEncoder(spec)(raw), [[1.0, 1.0, 1.0], [-1.0, 0.14, 0.0]], rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        StateEncoder(spec, scale_index=False)(raw), [[1.0, 50.0, 1.0], [-1.0, 7.0, 0.0]]
+    )
+    assert StateEncoder(spec).to_dict() == {"scale_index_features": True, "index_divisor": 50}
