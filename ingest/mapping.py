@@ -135,10 +135,11 @@ class Mapping:
         return list(dict.fromkeys(names))
 
     def fingerprint(self) -> str:
-        """A short hash of everything that changes the loaded rows (``origin`` excluded)."""
+        """A short hash of everything that changes the loaded rows (not name, description or
+        origin: renaming or moving a mapping file does not reload the files it loaded)."""
         data = asdict(self)
-        data.pop("origin", None)
-        data.pop("description", None)
+        for key in ("name", "origin", "description"):
+            data.pop(key, None)
         blob = json.dumps(data, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 

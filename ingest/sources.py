@@ -188,6 +188,8 @@ def open_source(
 
     CSV is read with every column as text so that a bad value rejects one row instead of
     failing the file; lines the parser cannot split are kept in ``_offrec_csv_errors``.
+    Hive partition values in the path (``dt=...``) are not added as columns: a row's content
+    (and so its hash id) must not depend on where the file sits.
     """
     opts = mapping.source
     path = str(src.path)
@@ -203,6 +205,7 @@ def open_source(
             "ignore_errors": True,
             "rejects_table": CSV_ERRORS_TABLE,
             "rejects_scan": CSV_SCANS_TABLE,
+            "hive_partitioning": False,
         }
         if opts.delimiter:
             kwargs["sep"] = opts.delimiter
@@ -212,13 +215,14 @@ def open_source(
             kwargs["quotechar"] = opts.quote
         rel = con.read_csv(path, **kwargs)
     elif src.format == "parquet":
-        rel = con.read_parquet(path)
+        rel = con.read_parquet(path, hive_partitioning=False)
     elif src.format == "json":
         rel = con.read_json(
             path,
             format="auto",
             sample_size=-1,
             compression=src.compression if src.compression != "none" else "auto",
+            hive_partitioning=False,
         )
     else:  # discover() only yields the three formats; a forced format is validated earlier
         raise IngestError(f"{path}: unsupported format {src.format!r}")

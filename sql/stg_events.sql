@@ -150,7 +150,7 @@ ids AS (
             WHEN $ts_kind = 'native' THEN make_timestamp(epoch_us(TRY_CAST(ts_raw AS TIMESTAMPTZ)))
             WHEN ts_num IS NOT NULL
                 THEN CASE
-                    WHEN isfinite(ts_us) AND abs(ts_us) < 1e17
+                    WHEN isfinite(ts_us) AND abs(ts_us) < 9e18
                     THEN make_timestamp(CAST(round(ts_us) AS BIGINT))
                 END
             WHEN $ts_kind = 'number' OR $ts_unit IN ('s', 'ms', 'us') THEN NULL

@@ -112,7 +112,7 @@ def plain_load(warehouse: Path, source: Path, fmt: str) -> dict[str, Any]:
 
 
 def suite(opts: BenchOptions) -> BenchSuite:
-    n = max(1000, int(10_000_000 * opts.scale))
+    n = max(1000, round(10_000_000 * opts.scale))
     t0 = time.perf_counter()
     inputs = make_inputs(opts.workdir / "ingest-inputs", n, opts.seed)
     made_s = time.perf_counter() - t0
