@@ -1,0 +1,25 @@
+-- dq_finite_features: states are present, of the version's dimension, and finite
+-- Every state (and next_state) must have state_dim values, none NaN or +-inf. A vector of
+-- float32 values is all finite exactly when its sum in double precision is finite.
+-- Parameters:
+--   $dataset_version  VARCHAR  the version to check
+--   $state_dim        INTEGER  expected length of state and next_state
+-- Returns the offending transitions.
+select
+    episode_id,
+    step,
+    event_id,
+    len(state) as state_len,
+    len(next_state) as next_state_len,
+    list_sum(state) as state_sum,
+    list_sum(next_state) as next_state_sum
+from transitions
+where dataset_version = $dataset_version
+  and (
+      state is null
+      or len(state) <> $state_dim
+      or not isfinite(list_sum(state))
+      or (next_state is not null and (
+          len(next_state) <> $state_dim or not isfinite(list_sum(next_state))
+      ))
+  )
