@@ -86,14 +86,16 @@ def _run_locked(cfg: OffrecConfig, opts: PipelineOptions) -> PipelineOutcome:
     run_dir = cfg.paths.runs / opts.run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = run_dir / "manifest.json"
-    if opts.resume and manifest_path.exists():
+    partial = tuple(opts.stages) != STAGES
+    if (opts.resume or partial) and manifest_path.exists():
+        # resuming, or running some stages only: keep what earlier stages recorded
         manifest = Manifest.load(run_dir)
         manifest.status = "running"
     else:
         manifest = Manifest(run_id=opts.run_id, kind=opts.kind, date=opts.date)
     manifest.config_hash = config_hash(cfg)
     manifest.config_path = str(cfg.source) if cfg.source else None
-    manifest.simulated = opts.simulated
+    manifest.simulated = opts.simulated or _simulator_inputs(cfg) is not None
     (run_dir / "config.toml").write_text(config_to_toml(cfg))
     for name in STAGES:
         manifest.stage(name)
@@ -112,7 +114,8 @@ def _run_locked(cfg: OffrecConfig, opts: PipelineOptions) -> PipelineOutcome:
     for name in STAGES:
         rec = manifest.stage(name)
         if name not in opts.stages:
-            rec.status = "skipped"
+            if rec.status != "done":
+                rec.status = "skipped"
             continue
         if opts.resume and rec.status == "done":
             log_event(f"{name}: already done, skipped (--resume)")
@@ -158,6 +161,10 @@ def _run_locked(cfg: OffrecConfig, opts: PipelineOptions) -> PipelineOutcome:
     manifest.status = "gate_failed" if ctx.gate_failures else "ok"
     manifest.exit_code = exit_code
     manifest.save(run_dir)
+    if manifest.stage("report").status == "done":
+        from reports import render_index
+
+        render_index(cfg.paths.runs)  # again, now that the run's final status is saved
     _record_run(cfg, manifest)
     apply_retention(cfg.paths.runs, keep=cfg.nightly.keep_runs, protect=opts.run_id)
     report = Path(manifest.report_path) if manifest.report_path else None
@@ -167,6 +174,16 @@ def _run_locked(cfg: OffrecConfig, opts: PipelineOptions) -> PipelineOutcome:
 
 # --------------------------------------------------------------------------------------------
 # stages
+
+
+def _simulator_inputs(cfg: OffrecConfig) -> Any:
+    """The simulator config when ``[paths] inputs`` holds ``offrec simulate`` output, else None."""
+    from offrec.simulator import load_simulation_config
+
+    try:
+        return load_simulation_config(cfg.paths.inputs)
+    except Exception:  # noqa: BLE001 - not simulator output
+        return None
 
 
 def _stage_ingest(ctx: _Context) -> dict[str, Any]:
@@ -207,10 +224,48 @@ def _stage_build(ctx: _Context) -> dict[str, Any]:
     except GateFailed as exc:
         raise GateFailedError(str(exc)) from None
     ctx.manifest.dataset_version = result.version
-    summary = dict(result.summary)
-    (ctx.run_dir / "data_summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    return {"dataset_version": result.version, **{k: v for k, v in summary.items()
-                                                   if isinstance(v, int | float | str)}}
+    write_data_summary(cfg, ctx.run_dir, result.summary, simulated=ctx.manifest.simulated)
+    summary = result.summary
+    return {"dataset_version": result.version,
+            "episodes": summary.get("episodes", {}).get("total"),
+            "decisions": summary.get("decisions", {}).get("total")}
+
+
+def write_data_summary(cfg: OffrecConfig, run_dir: Path, build_summary: dict[str, Any], *,
+                       simulated: bool) -> Path:
+    """``data_summary.json`` for the report: the build summary plus ingest accounting."""
+    from reports.model import DATA_SUMMARY, data_summary_from_build, write_json
+
+    version = build_summary["version"]
+    con = duckdb.connect(str(cfg.paths.warehouse), read_only=True)
+    try:
+        lo, hi = con.execute(
+            "SELECT min(decision_ts), max(decision_ts) FROM transitions "
+            "WHERE dataset_version = $v", {"v": version}).fetchone()
+        tables = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
+        loaded = rejected = duplicate = 0
+        reasons: dict[str, int] = {}
+        if "events" in tables:
+            loaded = int(con.execute(
+                "SELECT count(*) FROM events WHERE ts >= $lo AND ts <= $hi",
+                {"lo": lo, "hi": hi}).fetchone()[0])
+        if "ingest_log" in tables:
+            rejected, duplicate = (int(x or 0) for x in con.execute(
+                "SELECT sum(rows_rejected), sum(rows_duplicate) FROM (SELECT rows_rejected, "
+                "rows_duplicate, row_number() OVER (PARTITION BY path ORDER BY load_id DESC) "
+                "AS k FROM ingest_log) AS latest WHERE k = 1").fetchone())
+        if "rejected_events" in tables:
+            reasons = {str(r): int(c) for r, c in con.execute(
+                "SELECT reason, count(*) FROM rejected_events GROUP BY reason").fetchall()}
+    finally:
+        con.close()
+    ds = data_summary_from_build(
+        build_summary, data_source="simulator" if simulated else "logs", date_range=(lo, hi),
+        events_loaded=loaded, events_rejected=rejected, events_duplicate=duplicate,
+        rejected_reasons=reasons)
+    path = Path(run_dir) / DATA_SUMMARY
+    write_json(path, ds.to_dict())
+    return path
 
 
 def _stage_train(ctx: _Context) -> dict[str, Any]:

@@ -947,6 +947,15 @@ class ModelCurves:
     epochs: tuple[EpochMetrics, ...]
 
 
+def _epoch_from_training(item: Any) -> Any:
+    """One epoch of offline_rl's metrics: its main loss is ``loss`` or ``loss_loss``."""
+    if not isinstance(item, dict) or "loss" in item:
+        return item
+    losses = [k for k in item if k.startswith("loss_")]
+    main = "loss_loss" if "loss_loss" in item else (losses[0] if losses else None)
+    return {**item, "loss": item.get(main) if main else None}
+
+
 def load_models(run_dir: Path | str) -> tuple[ModelCurves, ...]:
     """Every ``models/<name>/metrics.json`` of the run, by name; none is fine."""
     models_dir = Path(run_dir) / "models"
@@ -962,10 +971,13 @@ def load_models(run_dir: Path | str) -> tuple[ModelCurves, ...]:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ReportError(f"{path}: not valid JSON ({exc}); re-run {producer}") from None
+        if isinstance(data, dict) and isinstance(data.get("epochs"), list):
+            # offline_rl's own format: {"n_updates": ..., "epochs": [...]}, losses as loss_<name>
+            data = [_epoch_from_training(item) for item in data["epochs"]]
         if not isinstance(data, list):
             raise ReportError(
-                f"{path}: must be a JSON list of per-epoch objects {{epoch, step, loss, ...}}, "
-                f"got {_kind(data)}; re-run {producer}"
+                f"{path}: must be a JSON list of per-epoch objects {{epoch, step, loss, ...}} "
+                f"or an object with an 'epochs' list, got {_kind(data)}; re-run {producer}"
             )
         epochs = []
         for i, item in enumerate(data):

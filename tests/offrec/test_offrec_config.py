@@ -84,3 +84,19 @@ def test_config_is_frozen(tmp_path: Path) -> None:
     cfg = parse_config({}, base_dir=tmp_path)
     with pytest.raises(AttributeError):
         cfg.build = None  # type: ignore[misc]
+
+
+def test_examples_offrec_toml_is_the_current_init_output(tmp_path: Path) -> None:
+    """examples/offrec.toml documents every key: regenerate with `offrec config init`."""
+    from typer.testing import CliRunner
+
+    from offrec.cli import app
+
+    target = tmp_path / "offrec.toml"
+    result = CliRunner().invoke(app, ["config", "init", str(target)])
+    assert result.exit_code == 0
+    example = Path(__file__).parents[2] / "examples" / "offrec.toml"
+    assert example.read_text() == target.read_text(), (
+        "examples/offrec.toml is stale: run `offrec config init examples/offrec.toml --force`"
+    )
+    load_config(example)  # and it parses
