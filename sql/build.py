@@ -37,6 +37,7 @@ import duckdb
 from sql.config import RUNTIME_FIELDS, BuildConfig, parse_instant
 from sql.errors import BuildError, GateFailed, WarehouseBusy
 from sql.features import SCALAR_FEATURES, state_layout
+from sql.fetch import one
 from sql.loader import list_sql, quote_ident, read_sql, sql_params
 from sql.schema import DATASET_TABLES, TABLES, create_tables
 from sql.summary import compute_summary
@@ -192,9 +193,11 @@ def run_gates(
     Each gate returns the offending rows; with ``raise_on_failure`` the first failing gate
     raises :class:`GateFailed` with its name and up to 5 sample rows.
     """
-    row = con.execute(
-        "SELECT state_dim FROM dataset_versions WHERE dataset_version = $v", {"v": version}
-    ).fetchone()
+    row = one(
+        con.execute(
+            "SELECT state_dim FROM dataset_versions WHERE dataset_version = $v", {"v": version}
+        )
+    )
     if row is None:
         raise BuildError(f"dataset version {version!r} is not in dataset_versions")
     values: dict[str, Any] = {"dataset_version": version, "state_dim": int(row[0])}
@@ -210,7 +213,7 @@ def run_gates(
         columns = tuple(d[0] for d in cur.description or ())
         n = 0
         if sample:
-            n = int(con.execute(f"SELECT count(*) FROM (\n{text}\n) AS o", bound).fetchone()[0])
+            n = int(one(con.execute(f"SELECT count(*) FROM (\n{text}\n) AS o", bound))[0])
         result = GateResult(check, _description(text), n, columns, tuple(sample))
         results.append(result)
         if n and raise_on_failure:
@@ -340,9 +343,7 @@ def _run_int_steps(
         elif step == "int_episodes":
             _check_episodes(con, cfg)
         elif step == "int_item_actions":
-            n_top = con.execute(
-                "SELECT count(*) FROM int_item_actions WHERE NOT is_other"
-            ).fetchone()[0]
+            n_top = one(con.execute("SELECT count(*) FROM int_item_actions WHERE NOT is_other"))[0]
             if n_top < cfg.top_n:
                 warnings.append(
                     f"top_n = {cfg.top_n} but the train split has only {n_top} distinct "
@@ -364,16 +365,17 @@ def _write_version(
     create_tables(con)
     _check_table_schemas(con)
     existed = (
-        con.execute(
-            "SELECT count(*) FROM dataset_versions WHERE dataset_version = $v", {"v": version}
-        ).fetchone()[0]
+        one(
+            con.execute(
+                "SELECT count(*) FROM dataset_versions WHERE dataset_version = $v", {"v": version}
+            )
+        )[0]
         > 0
     )
     for table in DATASET_TABLES:
         con.execute(f"DELETE FROM {quote_ident(table)} WHERE dataset_version = $v", {"v": version})
     n_actions = (
-        int(con.execute("SELECT count(*) FROM int_item_actions WHERE NOT is_other").fetchone()[0])
-        + 1
+        int(one(con.execute("SELECT count(*) FROM int_item_actions WHERE NOT is_other"))[0]) + 1
     )
     values = {
         **params,
@@ -412,7 +414,7 @@ def _write_feature_spec(
     con: duckdb.DuckDBPyConnection, cfg: BuildConfig, version: str, n_actions: int
 ) -> None:
     cur = con.execute(read_sql("fct_feature_stats.sql"))
-    row = cur.fetchone()
+    row = one(cur)
     stats = dict(zip([d[0] for d in cur.description], row, strict=True))
     names, kinds = state_layout(cfg.last_k, n_actions, cfg.item_encoding)
     rows = []
@@ -549,7 +551,7 @@ def _check_events_table(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _fingerprint(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    n_events, max_ts, fingerprint = con.execute(read_sql("int_input_fingerprint.sql")).fetchone()
+    n_events, max_ts, fingerprint = one(con.execute(read_sql("int_input_fingerprint.sql")))
     if not n_events:
         raise BuildError("table events is empty; load raw logs with `offrec ingest` first")
     bad = con.execute(
@@ -569,10 +571,12 @@ def _fingerprint(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 
 
 def _check_sessions(con: duckdb.DuckDBPyConnection) -> None:
-    shared = con.execute(
-        "SELECT session_id, user_id, user_id_max, count(*) OVER () FROM int_sessions "
-        "WHERE user_id <> user_id_max ORDER BY session_id LIMIT 1"
-    ).fetchone()
+    shared = one(
+        con.execute(
+            "SELECT session_id, user_id, user_id_max, count(*) OVER () FROM int_sessions "
+            "WHERE user_id <> user_id_max ORDER BY session_id LIMIT 1"
+        )
+    )
     if shared:
         sid, u1, u2, n = shared
         raise BuildError(
@@ -615,10 +619,10 @@ def _check_events(con: duckdb.DuckDBPyConnection, cfg: BuildConfig, params: dict
 
 
 def _check_episodes(con: duckdb.DuckDBPyConnection, cfg: BuildConfig) -> None:
-    n_train = con.execute("SELECT count(*) FROM int_episodes WHERE split = 'train'").fetchone()[0]
+    n_train = one(con.execute("SELECT count(*) FROM int_episodes WHERE split = 'train'"))[0]
     if n_train == 0:
         if cfg.uses_split_dates:
-            first = con.execute("SELECT min(start_us) FROM int_episodes").fetchone()[0]
+            first = one(con.execute("SELECT min(start_us) FROM int_episodes"))[0]
             raise BuildError(
                 f"the train split is empty: validation_start = {cfg.validation_start!r} is not "
                 f"after the first session start ({_from_us(first)}); move it later"
@@ -630,9 +634,11 @@ def _check_episodes(con: duckdb.DuckDBPyConnection, cfg: BuildConfig) -> None:
 
 
 def _check_features(con: duckdb.DuckDBPyConnection) -> None:
-    n_dec, n_feat = con.execute(
-        "SELECT (SELECT count(*) FROM int_decisions), (SELECT count(*) FROM int_features)"
-    ).fetchone()
+    n_dec, n_feat = one(
+        con.execute(
+            "SELECT (SELECT count(*) FROM int_decisions), (SELECT count(*) FROM int_features)"
+        )
+    )
     if n_dec == n_feat:
         return
     dups = con.execute(

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sql.errors import BuildError
+from sql.fetch import one
 
 __all__ = [
     "ActionSpace",
@@ -270,11 +271,13 @@ def _open(con_or_path: ConOrPath) -> Iterator[duckdb.DuckDBPyConnection]:
 
 def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return bool(
-        con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = $t "
-            "AND table_schema = current_schema()",
-            {"t": table},
-        ).fetchone()[0]
+        one(
+            con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = $t "
+                "AND table_schema = current_schema()",
+                {"t": table},
+            )
+        )[0]
     )
 
 
@@ -283,17 +286,21 @@ def _resolve(con: duckdb.DuckDBPyConnection, version: str | None) -> dict[str, A
         raise BuildError("the warehouse has no datasets yet; run `offrec build` first")
     cols = "dataset_version, mode, n_actions, state_dim, last_k, item_encoding, created_at"
     if version is None:
-        row = con.execute(
-            f"SELECT {cols} FROM dataset_versions ORDER BY created_at DESC, dataset_version LIMIT 1"
-        ).fetchone()
+        row = one(
+            con.execute(
+                f"SELECT {cols} FROM dataset_versions ORDER BY created_at DESC, dataset_version LIMIT 1"
+            )
+        )
         if row is None:
             raise BuildError("the warehouse has no datasets yet; run `offrec build` first")
     else:
         if not isinstance(version, str):
             raise BuildError(f"version must be a string like 'ds-1a2b3c4d5e6f', got {version!r}")
-        row = con.execute(
-            f"SELECT {cols} FROM dataset_versions WHERE dataset_version = $v", {"v": version}
-        ).fetchone()
+        row = one(
+            con.execute(
+                f"SELECT {cols} FROM dataset_versions WHERE dataset_version = $v", {"v": version}
+            )
+        )
         if row is None:
             known = [
                 r[0]
@@ -349,11 +356,7 @@ def load_transitions(
         if split is not None:
             where += " AND t.split = $split"
             params["split"] = split
-        n = int(
-            con.execute(f"SELECT count(*) FROM transitions AS t WHERE {where}", params).fetchone()[
-                0
-            ]
-        )
+        n = int(one(con.execute(f"SELECT count(*) FROM transitions AS t WHERE {where}", params))[0])
         out = _empty_arrays(n, d)
         reader = con.sql(
             f"""

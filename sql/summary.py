@@ -20,6 +20,7 @@ import duckdb
 
 from sql.config import BuildConfig
 from sql.dataset import COMPONENTS
+from sql.fetch import one
 
 __all__ = ["compute_summary", "format_summary", "SPLITS"]
 
@@ -50,18 +51,20 @@ def compute_summary(
     decisions = {s: int(by_split.get(s, (0, 0, 0))[2] or 0) for s in SPLITS}
     total_episodes = sum(episodes.values())
     total_decisions = sum(decisions.values())
-    n_users = con.execute(
-        "SELECT count(DISTINCT user_id) FROM episodes WHERE dataset_version = $v", v
-    ).fetchone()[0]
+    n_users = one(
+        con.execute("SELECT count(DISTINCT user_id) FROM episodes WHERE dataset_version = $v", v)
+    )[0]
     dropped = sum(int(r[3] or 0) for r in by_split.values())
     terminal = sum(int(r[4] or 0) for r in by_split.values())
     new_users = sum(int(r[5] or 0) for r in by_split.values())
 
-    n_actions, other_items = con.execute(
-        "SELECT count(*), max(CASE WHEN is_other THEN n_items END) FROM actions "
-        "WHERE dataset_version = $v",
-        v,
-    ).fetchone()
+    n_actions, other_items = one(
+        con.execute(
+            "SELECT count(*), max(CASE WHEN is_other THEN n_items END) FROM actions "
+            "WHERE dataset_version = $v",
+            v,
+        )
+    )
     other_id = int(n_actions) - 1
 
     comp_sql = ", ".join(
@@ -77,24 +80,26 @@ def compute_summary(
     ).fetchall()
     stats_by_split = {row[0]: row[1:] for row in stats}
     coverage = {s: _round(stats_by_split[s][1]) if s in stats_by_split else None for s in SPLITS}
-    overall = con.execute(
-        f"""
+    overall = one(
+        con.execute(
+            f"""
         SELECT avg(CASE WHEN action <> $other THEN 1.0 ELSE 0.0 END), avg(reward), {comp_sql},
                min(propensity), max(propensity),
                avg(CASE WHEN propensity IS NULL THEN 1.0 ELSE 0.0 END)
         FROM transitions WHERE dataset_version = $v
         """,
-        {**v, "other": other_id},
-    ).fetchone()
+            {**v, "other": other_id},
+        )
+    )
     coverage["all"] = _round(overall[0])
     components = {
         c: {"mean": _round(overall[2 + 2 * i]), "share_nonzero": _round(overall[3 + 2 * i])}
         for i, c in enumerate(COMPONENTS)
     }
     p_min, p_max, p_missing = overall[2 + 2 * len(COMPONENTS) :]
-    state_dim = con.execute(
-        "SELECT count(*) FROM feature_spec WHERE dataset_version = $v", v
-    ).fetchone()[0]
+    state_dim = one(con.execute("SELECT count(*) FROM feature_spec WHERE dataset_version = $v", v))[
+        0
+    ]
     return {
         "version": version,
         "mode": cfg.mode,

@@ -69,3 +69,45 @@ def con() -> duckdb.DuckDBPyConnection:
 @pytest.fixture
 def events(con: duckdb.DuckDBPyConnection) -> Callable[[Sequence[dict[str, Any]]], None]:
     return lambda rows: make_events(con, rows)
+
+
+def named_states(con: duckdb.DuckDBPyConnection, version: str) -> dict[tuple[str, int], dict]:
+    """(episode_id, step) -> {the row's columns, then each state feature by name}.
+
+    Feature names win over column names (``position`` is the feature: 0 where NULL).
+    """
+    from sql.dataset import load_feature_spec
+
+    names = load_feature_spec(con, version).names
+    cur = con.execute(
+        "SELECT * FROM transitions WHERE dataset_version = $v ORDER BY episode_id, step",
+        {"v": version},
+    )
+    cols = [d[0] for d in cur.description]
+    out = {}
+    for row in cur.fetchall():
+        rec = dict(zip(cols, row, strict=True))
+        rec.update(zip(names, rec["state"], strict=True))
+        out[(rec["episode_id"], rec["step"])] = rec
+    return out
+
+
+@pytest.fixture
+def named(con: duckdb.DuckDBPyConnection) -> Callable[[str], dict[tuple[str, int], dict]]:
+    """named(version) -> named_states(con, version)."""
+    return lambda version: named_states(con, version)
+
+
+@pytest.fixture
+def build(con: duckdb.DuckDBPyConnection, tmp_path):
+    """build(**BuildConfig fields) -> BuildResult on the ``con`` warehouse."""
+    from sql.build import build_dataset
+    from sql.config import BuildConfig
+
+    defaults = {"train_frac": 1.0, "validation_frac": 0.0, "test_frac": 0.0}
+
+    def run(**overrides: Any):
+        cfg = BuildConfig(**{**defaults, **overrides})
+        return build_dataset(con, cfg, datasets_dir=tmp_path / "datasets")
+
+    return run
