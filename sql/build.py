@@ -349,8 +349,6 @@ def _run_int_steps(
                     f"top_n = {cfg.top_n} but the train split has only {n_top} distinct "
                     f"decision items: the action space has {n_top} named actions + other"
                 )
-        elif step == "int_features":
-            _check_features(con)
     return warnings
 
 
@@ -631,30 +629,6 @@ def _check_episodes(con: duckdb.DuckDBPyConnection, cfg: BuildConfig) -> None:
             "the train split is empty: too few episodes for train_frac = "
             f"{cfg.train_frac:g}; raise train_frac or ingest more sessions"
         )
-
-
-def _check_features(con: duckdb.DuckDBPyConnection) -> None:
-    n_dec, n_feat = one(
-        con.execute(
-            "SELECT (SELECT count(*) FROM int_decisions), (SELECT count(*) FROM int_features)"
-        )
-    )
-    if n_dec == n_feat:
-        return
-    dups = con.execute(
-        "SELECT event_id, count(*) AS n FROM int_decisions GROUP BY event_id HAVING n > 1 "
-        "ORDER BY n DESC, event_id LIMIT $n",
-        {"n": _SAMPLE_ROWS},
-    ).fetchall()
-    if dups:
-        raise BuildError(
-            f"table events: event_id must be unique but {dups[0][0]!r} occurs "
-            f"{dups[0][1]} times among decisions (e.g. {[d[0] for d in dups]}); de-duplicate "
-            "the events table"
-        )
-    raise BuildError(  # pragma: no cover - the joins above are 1:1 once event ids are unique
-        f"internal error: {n_dec} decisions but {n_feat} feature rows; please report this"
-    )
 
 
 def _check_table_schemas(con: duckdb.DuckDBPyConnection) -> None:
