@@ -18,7 +18,7 @@ Public API (docs/ingest.md)::
 
 from ingest.config import BUILTIN_MAPPINGS, IngestConfig
 from ingest.errors import IngestError, MappingError, WarehouseLockedError
-from ingest.load import ingest_paths, load_file, resolve_mapping
+from ingest.load import ingest_paths, resolve_mapping
 from ingest.mapping import (
     CANONICAL_COLUMNS,
     EVENT_TYPES,
@@ -48,7 +48,6 @@ __all__ = [
     "builtin_mapping_path",
     "check_warehouse",
     "ingest_paths",
-    "load_file",
     "load_mapping",
     "open_warehouse",
     "parse_mapping",

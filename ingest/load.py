@@ -2,21 +2,23 @@
 
 For each file (docs/ingest.md has the full story):
 
-1. hash it (SHA-256); the same content with the same mapping as its loaded version is a
+1. hash it (SHA-256); the same content, mapping and session gap as its loaded version is a
    no-op (``unchanged``);
-2. ``BEGIN``; open it as a DuckDB view (streamed) and check the mapping's columns exist;
-3. if an earlier version was loaded, delete its events and rejected rows (``replaced``);
-4. ``sql/stg_events.sql`` renames, casts, maps and validates every row into a temp table;
-   invalid rows go to ``rejected_events`` with the reason and row number;
+2. open it as a DuckDB view and check the mapping's columns exist; ``sql/stg_events.sql``
+   defines the typed, validated rows as a view over it (nothing is copied), and
+   ``sql/stg_keys.sql`` reads it once into a small keys table (row number, event id, verdict);
+3. ``BEGIN``; if an earlier version was loaded, delete its events and rejected rows;
+4. invalid rows go to ``rejected_events`` with the reason and row number;
 5. ``sql/stg_duplicates.sql`` finds repeated event ids (within the file, or already loaded);
 6. without source session ids, ``sql/stg_sessions.sql`` rebuilds sessions for the users touched;
-7. valid, new rows go to ``events`` (``sql/stg_insert_events.sql``);
+7. ``sql/stg_insert_events.sql`` reads the view a second time and inserts the other rows;
 8. counts are taken back from the tables and must satisfy
-   ``rows_read = loaded + rejected + duplicate``; the file's events must pass
-   ``sql/checks/ingest_file_contract.sql``; an ``ingest_log`` row records it all; ``COMMIT``.
+   ``rows_read = loaded + rejected + duplicate``; an ``ingest_log`` row records them;
+   ``COMMIT``.
 
-Any error inside 2-8 rolls the transaction back, so a bad file, a crash or an interrupt leaves
-the warehouse exactly as it was; the file is reported ``failed`` and the next file loads.
+Any error in 2-8 rolls back, so a bad file, a crash or an interrupt leaves the warehouse
+exactly as it was; the file is reported ``failed`` and the next file loads. Memory stays
+bounded by the keys table (tens of bytes per row), not by the file.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from ingest.mapping import CANONICAL_COLUMNS, Mapping, load_mapping
 from ingest.report import FileReport, IngestReport
 from ingest.sources import SourceFile, SourceSchema, discover, file_sha256, open_source, ts_kind
 from ingest.warehouse import open_warehouse
-from sql.loader import read_sql, run_sql
+from sql.loader import quote_ident, read_sql, run_sql
 
 __all__ = ["ingest_paths", "load_file", "resolve_mapping", "Progress"]
 
@@ -45,9 +47,10 @@ __all__ = ["ingest_paths", "load_file", "resolve_mapping", "Progress"]
 Progress = Callable[[str], None]
 
 _NULL_COL = "__offrec_null"
+_ROW_COL = "__offrec_row"
 _TEMP_OBJECTS = (
-    ("VIEW", "_offrec_stg"), ("VIEW", "_offrec_src"), ("VIEW", "_offrec_raw"),
-    ("TABLE", "_offrec_staged"),
+    ("VIEW", "_offrec_typed"), ("VIEW", "_offrec_src"), ("VIEW", "_offrec_raw"),
+    ("TABLE", "_offrec_keys"), ("TABLE", "_offrec_skip"),
     ("TABLE", "_offrec_dup"), ("TABLE", "_offrec_sessions"), ("TABLE", "_offrec_gone_users"),
     ("TABLE", "_offrec_csv_errors"), ("TABLE", "_offrec_csv_scans"),
 )
@@ -208,18 +211,21 @@ def _stage(
     timezone: str,
     progress: Progress | None,
 ) -> _Plan:
-    """Open the file, check the mapping fits, and stage its rows into ``_offrec_staged``."""
+    """Open the file, check the mapping fits, define the typed view and read the keys.
+
+    Runs before the file's transaction: it only creates connection-local temp objects.
+    """
     schema = open_source(con, src, mapping)
     plan = _plan(schema, mapping, src, timezone)
-    run_sql(con, "stg_source_rows.sql")
-    # naive timestamps are read in the mapping's zone; rows keep file order (source_row)
+    run_sql(con, "stg_source_rows_parquet.sql" if src.format == "parquet"
+            else "stg_source_rows.sql")
+    for name, value in plan.params.items():
+        con.execute(f"SET VARIABLE {quote_ident(name)} = $value", {"value": value})
+    # naive timestamps are read in the mapping's zone (until _reset_session)
     con.execute("SET TimeZone = $tz", {"tz": timezone})
-    con.execute("SET preserve_insertion_order = true")
-    with _watch(con, progress, f"{src.path.name}: reading"):
-        run_sql(con, "stg_events.sql", plan.params)
-    con.execute("SET preserve_insertion_order = false")
-    con.execute("SET TimeZone = 'UTC'")
-    run_sql(con, "stg_staged_rows.sql")
+    run_sql(con, "stg_events.sql")
+    with _watch(con, progress, f"{src.path.name}: checking rows"):
+        run_sql(con, "stg_keys.sql")
     return plan
 
 
@@ -244,28 +250,29 @@ def _load_staged(
         run_sql(con, "stg_delete_file_events.sql", file_param)
         run_sql(con, "stg_delete_file_rejects.sql", file_param)
 
-    load_id = int(_first(con, read_sql("stg_next_load_id.sql"))[0])
+    load_id = _scalar(con, read_sql("stg_next_load_id.sql"))
     stamp = {"source_file": path, "load_id": load_id, "ingested_at": started}
     run_sql(con, "stg_insert_rejected.sql", stamp)
     if src.format == "csv":
         run_sql(con, "stg_insert_malformed.sql", stamp)
     run_sql(con, "stg_duplicates.sql")
+    run_sql(con, "stg_skip_rows.sql")
     if plan.sessionise:
         run_sql(con, "stg_sessions.sql", {"gap_s": cfg.session_gap_s})
     else:
         run_sql(con, "stg_sessions_none.sql")
-    with _watch(con, progress, f"{src.path.name}: loading"):
+    with _watch(con, progress, f"{src.path.name}: loading rows"):
         run_sql(con, "stg_insert_events.sql", {"source_file": path, "ingested_at": started})
     if plan.params["has_responses"]:
         run_sql(con, "stg_insert_responses.sql", file_param)
     if plan.sessionise:
         run_sql(con, "stg_update_sessions.sql")
 
-    counts = _first(con, read_sql("stg_file_counts.sql"), file_param)
+    counts = con.execute(read_sql("stg_file_counts.sql"), file_param).fetchall()[0]
     events, rejected, duplicate, parsed, malformed = (int(v) for v in counts)
     loaded = events
     if plan.params["has_responses"]:
-        loaded = int(_first(con, read_sql("stg_file_rows_loaded.sql"), file_param)[0])
+        loaded = _scalar(con, read_sql("stg_file_rows_loaded.sql"), file_param)
     read = parsed + malformed
     if read != loaded + rejected + duplicate:
         raise IngestError(
@@ -359,13 +366,15 @@ def _plan(schema: SourceSchema, mapping: Mapping, src: SourceFile, timezone: str
         "resp_types": [t for _, t in responses] or [""],
         "has_responses": bool(responses),
         "has_extra": bool(extra),
-        # with no extra columns the list leaves only the helper column, so the (unevaluated)
+        # with no extra columns the list leaves only the helper columns, so the (unevaluated)
         # extra expression still binds
-        "not_extra": [*sorted(used), _NULL_COL] if extra else list(schema.columns),
+        "not_extra": [*sorted(used), _NULL_COL, _ROW_COL] if extra else list(schema.columns),
     })
     sessions_given = "session_id" in chosen or (
         "session_id" in specs and specs["session_id"].kind in ("value", "per_row")
     )
+    params["key_columns"] = ["source_row", "event_id", "is_bad", "aux"] + (
+        [] if sessions_given else ["user_id", "ts"])
     return _Plan(params=params, sessionise=not sessions_given)
 
 
@@ -427,7 +436,6 @@ def _reset_session(con: duckdb.DuckDBPyConnection) -> None:
     """Back to UTC and drop the per-file temp objects (outside the transaction)."""
     try:
         con.execute("SET TimeZone = 'UTC'")
-        con.execute("SET preserve_insertion_order = false")
         for kind, name in _TEMP_OBJECTS:
             con.execute(f"DROP {kind} IF EXISTS {name}")
     except duckdb.Error:
@@ -441,6 +449,11 @@ def _first(
     """The first row of a query (fully fetched, so the connection is free afterwards)."""
     rows = con.execute(sql, params or {}).fetchall()
     return rows[0] if rows else None
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> int:
+    """The single integer a counting query returns."""
+    return int(con.execute(sql, params or {}).fetchall()[0][0])
 
 
 def _utcnow() -> dt.datetime:

@@ -95,16 +95,21 @@ def parse_date(date: str) -> str:
     return date
 
 
+def _data_suffix(path: Path) -> str:
+    """The extension that names the format: ``.csv`` for ``x.csv.gz``; '' when none."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in _COMPRESSIONS:
+        suffixes.pop()
+    return suffixes[-1] if suffixes else ""
+
+
 def detect_format(path: Path, forced: str = "auto") -> tuple[str | None, str]:
     """(format or None when unknown, compression) from the file name."""
-    suffixes = [s.lower() for s in path.suffixes]
-    compression = "none"
-    if suffixes and suffixes[-1] in _COMPRESSIONS:
-        compression = _COMPRESSIONS[suffixes.pop()]
-    fmt = _FORMATS.get(suffixes[-1]) if suffixes else None
+    last = path.suffix.lower()
+    compression = _COMPRESSIONS.get(last, "none")
     if forced != "auto":
         return forced, compression
-    return fmt, compression
+    return _FORMATS.get(_data_suffix(path)), compression
 
 
 def _hidden(part: str) -> bool:
@@ -209,13 +214,13 @@ def open_source(
         }
         if opts.delimiter:
             kwargs["sep"] = opts.delimiter
-        elif src.path.name.lower().split(".")[1:2] == ["tsv"]:
+        elif _data_suffix(src.path) == ".tsv":
             kwargs["sep"] = "\t"
         if opts.quote:
             kwargs["quotechar"] = opts.quote
         rel = con.read_csv(path, **kwargs)
     elif src.format == "parquet":
-        rel = con.read_parquet(path, hive_partitioning=False)
+        rel = con.read_parquet(path, hive_partitioning=False, file_row_number=True)
     elif src.format == "json":
         rel = con.read_json(
             path,
@@ -227,7 +232,16 @@ def open_source(
     else:  # discover() only yields the three formats; a forced format is validated earlier
         raise IngestError(f"{path}: unsupported format {src.format!r}")
     rel.create_view(RAW_VIEW, replace=True)
-    schema = SourceSchema(tuple(rel.columns), tuple(str(t) for t in rel.types))
+    names, types = list(rel.columns), [str(t) for t in rel.types]
+    if src.format == "parquet":  # the reader's row number, not a source column
+        i = len(names) - 1 - names[::-1].index("file_row_number")
+        del names[i], types[i]
+        if "file_row_number" in names:
+            raise IngestError(
+                f"{path}: a column is named 'file_row_number', which DuckDB's Parquet reader "
+                "uses for row numbers; rename it in the file"
+            )
+    schema = SourceSchema(tuple(names), tuple(types))
     reserved = [c for c in schema.columns if c.lower().startswith(RESERVED_PREFIX)]
     if reserved:
         raise IngestError(

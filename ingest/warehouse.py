@@ -16,7 +16,10 @@ import duckdb
 from ingest.errors import IngestError, WarehouseLockedError
 from sql.loader import list_sql, read_sql, run_sql
 
-__all__ = ["open_warehouse", "ensure_schema", "check_warehouse", "WAREHOUSE_CHECKS", "TABLES"]
+__all__ = [
+    "open_warehouse", "ensure_schema", "check_warehouse", "WAREHOUSE_CHECKS", "TABLES",
+    "EVENTS_COLUMNS",
+]
 
 #: Tables (and the view) ingest creates, in creation order.
 TABLES: tuple[str, ...] = ("events", "rejected_events", "ingest_log", "ingest_files")
@@ -89,10 +92,39 @@ def open_warehouse(
     return con
 
 
+#: ``events`` columns and types (docs/design.md section 2), in table order.
+EVENTS_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("event_id", "VARCHAR"), ("ts", "TIMESTAMP"), ("user_id", "VARCHAR"),
+    ("session_id", "VARCHAR"), ("event_type", "VARCHAR"), ("item_id", "VARCHAR"),
+    ("position", "INTEGER"), ("propensity", "DOUBLE"), ("price", "DOUBLE"),
+    ("request_id", "VARCHAR"), ("extra", "JSON"), ("source_file", "VARCHAR"),
+    ("source_row", "BIGINT"), ("ingested_at", "TIMESTAMP"),
+)
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create ``events``, ``rejected_events``, ``ingest_log`` and ``ingest_files`` if absent."""
+    """Create ``events``, ``rejected_events``, ``ingest_log`` and ``ingest_files`` if absent.
+
+    An existing ``events`` table must have the contract's columns (it may have been made by
+    hand or by an older tool); otherwise :class:`IngestError` says what differs.
+    """
     for name in _SCHEMA_FILES:
         run_sql(con, name)
+    have = tuple(
+        (str(n), str(t).upper())
+        for n, t in con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = 'events' AND table_schema = current_schema() "
+            "ORDER BY ordinal_position"
+        ).fetchall()
+    )
+    if have != EVENTS_COLUMNS:
+        want = ", ".join(f"{n} {t}" for n, t in EVENTS_COLUMNS)
+        got = ", ".join(f"{n} {t}" for n, t in have)
+        raise IngestError(
+            f"the warehouse's events table does not have the expected columns; it has ({got}), "
+            f"ingest writes ({want}). Use a new warehouse file or rebuild this one"
+        )
 
 
 def check_warehouse(

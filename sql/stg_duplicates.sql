@@ -1,4 +1,4 @@
--- Valid rows of _offrec_stg that repeat an event already seen: a later row with the same
+-- Valid rows of _offrec_keys that repeat an event already seen: a later row with the same
 -- event_id in this file (the first occurrence is kept), or an event_id already in `events`
 -- (loaded from another file; this file's own earlier rows were deleted before this runs).
 -- A row without an event_id column got the hash of its full source row, so "same event id"
@@ -9,7 +9,7 @@
 CREATE OR REPLACE TEMP TABLE _offrec_dup AS
 WITH repeated_hashes AS (
     SELECT hash(event_id) AS h
-    FROM _offrec_stg
+    FROM _offrec_keys
     WHERE NOT is_bad
     GROUP BY h
     HAVING count(*) > 1
@@ -17,7 +17,7 @@ WITH repeated_hashes AS (
 
 candidates AS (
     SELECT s.source_row, s.event_id
-    FROM _offrec_stg AS s
+    FROM _offrec_keys AS s
     SEMI JOIN repeated_hashes AS r ON hash(s.event_id) = r.h
     WHERE NOT s.is_bad
 )
@@ -29,6 +29,6 @@ QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY source_row) > 1
 UNION
 
 SELECT s.source_row
-FROM _offrec_stg AS s
+FROM _offrec_keys AS s
 INNER JOIN events AS e ON s.event_id = e.event_id
 WHERE NOT s.is_bad

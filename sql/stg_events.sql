@@ -1,49 +1,57 @@
--- Rename, cast, map and validate the rows of one source file (temp view _offrec_src) into the
--- temp table _offrec_staged: one row per source row, in file order (ingest runs this statement
--- with preserve_insertion_order, so rowid + 1 is the 1-based source row; see
--- stg_staged_rows.sql), with its canonical values, is_bad, and `aux`: for a bad row
--- {code, reason, raw}, for a good row with unmapped columns or response flags
--- {extra, responses}, else NULL.
+-- Rename, cast, map and validate the rows of one source file (temp view _offrec_src) as the
+-- temp view _offrec_typed: one row per source row with its 1-based source_row, canonical
+-- values, unmapped columns as JSON (extra), is_bad, and `aux`: {code, reason, raw} for a bad
+-- row, {responses} for a good row that emits response events, else NULL.
 --
--- Source columns are selected by *bound names* (COLUMNS($c_x) with a one-element list); an
+-- It is a view, read twice: once into the small keys table (stg_keys.sql) that decides which
+-- rows are rejected or duplicates, once by the insert (stg_insert_events.sql), so no copy of
+-- the whole file is ever held in memory. Its settings are session variables that ingest sets
+-- with bound values (SET VARIABLE x = $x) before creating it; getvariable() is
+-- resolved when the view is bound.
+--
+-- Source columns are selected by *bound names* (COLUMNS(list) with a one-element list); an
 -- unmapped field selects the all-NULL helper column __offrec_null. Naive timestamps are read
--- in the session TimeZone, which ingest sets to the mapping's ts_timezone for this statement.
+-- in the session TimeZone, which ingest sets to the mapping's ts_timezone.
 --
--- $parameters:
---   $c_event_id $c_ts $c_user_id $c_session_id $c_event_type $c_item_id $c_position
---   $c_propensity $c_price $c_request_id   VARCHAR[1]  source column, or ['__offrec_null']
---   $k_user_id $k_session_id $k_event_type $k_item_id   VARCHAR  constant value or NULL
---   $row_user_id $row_session_id $row_request_id   BOOLEAN  use the row's event_id
---   $ts_kind        'text' | 'number' | 'native' | 'native_tz'  (type of the source ts column)
---   $tz_is_utc      BOOLEAN  the mapping's ts_timezone is UTC
---   $ts_unit        'auto' | 'iso' | 's' | 'ms' | 'us'
---   $ts_format      strptime format for text timestamps (used when $has_ts_format)
---   $has_ts_format  BOOLEAN
---   $position_base  0 | 1
---   $et_from $et_to VARCHAR[]  lower-cased source event type values and their canonical types
---   $c_responses    VARCHAR[]  response flag columns plus '__offrec_null'
---   $resp_cols $resp_types VARCHAR[]  flag columns and the event type each one emits
---   $has_responses  BOOLEAN
---   $not_extra      VARCHAR[]  columns not kept in `extra`;  $has_extra BOOLEAN
-CREATE OR REPLACE TEMP TABLE _offrec_staged AS
+-- $parameters: none; session variables (getvariable('<name>')):
+--   c_event_id c_ts c_user_id c_session_id c_event_type c_item_id c_position
+--   c_propensity c_price c_request_id   VARCHAR[1]  source column, or ['__offrec_null']
+--   k_user_id k_session_id k_event_type k_item_id   VARCHAR  constant value or NULL
+--   row_user_id row_session_id row_request_id   BOOLEAN  use the row's event_id
+--   ts_kind        'text' | 'number' | 'native' | 'native_tz'  (type of the source ts column)
+--   tz_is_utc      BOOLEAN  the mapping's ts_timezone is UTC
+--   ts_unit        'auto' | 'iso' | 's' | 'ms' | 'us'
+--   ts_format      strptime format for text timestamps (used when has_ts_format)
+--   has_ts_format  BOOLEAN
+--   position_base  0 | 1
+--   et_from et_to  VARCHAR[]  lower-cased source event type values and their canonical types
+--   c_responses    VARCHAR[]  response flag columns plus '__offrec_null'
+--   resp_cols resp_types  VARCHAR[]  flag columns and the event type each one emits
+--   has_responses  BOOLEAN
+--   not_extra      VARCHAR[]  columns not kept in `extra`;  has_extra BOOLEAN
+CREATE OR REPLACE TEMP VIEW _offrec_typed AS
 WITH src AS (
     SELECT
-        CAST(COLUMNS($c_event_id) AS VARCHAR) AS event_id_text,
-        COLUMNS($c_ts) AS ts_raw,
-        CAST(COLUMNS($c_user_id) AS VARCHAR) AS user_id_text,
-        CAST(COLUMNS($c_session_id) AS VARCHAR) AS session_id_text,
-        CAST(COLUMNS($c_event_type) AS VARCHAR) AS event_type_text,
-        CAST(COLUMNS($c_item_id) AS VARCHAR) AS item_id_text,
-        COLUMNS($c_position) AS position_raw,
-        COLUMNS($c_propensity) AS propensity_raw,
-        COLUMNS($c_price) AS price_raw,
-        CAST(COLUMNS($c_request_id) AS VARCHAR) AS request_id_text,
+        __offrec_row AS source_row,
+        CAST(COLUMNS(getvariable('c_event_id')) AS VARCHAR) AS event_id_text,
+        COLUMNS(getvariable('c_ts')) AS ts_raw,
+        CAST(COLUMNS(getvariable('c_user_id')) AS VARCHAR) AS user_id_text,
+        CAST(COLUMNS(getvariable('c_session_id')) AS VARCHAR) AS session_id_text,
+        CAST(COLUMNS(getvariable('c_event_type')) AS VARCHAR) AS event_type_text,
+        CAST(COLUMNS(getvariable('c_item_id')) AS VARCHAR) AS item_id_text,
+        COLUMNS(getvariable('c_position')) AS position_raw,
+        COLUMNS(getvariable('c_propensity')) AS propensity_raw,
+        COLUMNS(getvariable('c_price')) AS price_raw,
+        CAST(COLUMNS(getvariable('c_request_id')) AS VARCHAR) AS request_id_text,
         CASE
-            WHEN $has_responses THEN to_json(struct_pack(*COLUMNS($c_responses)))
+            WHEN getvariable('has_responses')
+                THEN to_json(struct_pack(*COLUMNS(getvariable('c_responses'))))
         END AS flags_json,
         CASE
-            WHEN $has_extra
-            THEN to_json(struct_pack(*COLUMNS(lambda c: NOT list_contains($not_extra, c))))
+            WHEN getvariable('has_extra')
+            THEN to_json(struct_pack(
+                *COLUMNS(lambda c: NOT list_contains(getvariable('not_extra'), c))
+            ))
         END AS extra,
         struct_pack(*COLUMNS(lambda c: NOT starts_with(c, '__offrec_'))) AS raw_row
     FROM _offrec_src
@@ -95,36 +103,41 @@ typed AS (
         coalesce(event_id_in, 'r' || left(md5(CAST(to_json(raw_row) AS VARCHAR)), 24))
             AS event_id,
         CASE
-            WHEN $ts_kind = 'number' OR ($ts_kind = 'text' AND $ts_unit IN ('s', 'ms', 'us'))
+            WHEN getvariable('ts_kind') = 'number'
+                OR (getvariable('ts_kind') = 'text' AND getvariable('ts_unit') IN ('s', 'ms', 'us'))
                 THEN TRY_CAST(ts_raw AS DOUBLE)
-            WHEN $ts_kind <> 'text' OR $ts_unit <> 'auto' OR $has_ts_format THEN NULL
+            WHEN getvariable('ts_kind') <> 'text' OR getvariable('ts_unit') <> 'auto'
+                OR getvariable('has_ts_format') THEN NULL
             -- auto: text that cannot be a date (no ':', no '-' after the sign) may be an epoch
             WHEN contains(CAST(ts_raw AS VARCHAR), ':') THEN NULL
             WHEN contains(substr(CAST(ts_raw AS VARCHAR), 2), '-') THEN NULL
             ELSE TRY_CAST(ts_raw AS DOUBLE)
         END AS ts_num,
-        coalesce($k_event_type, $et_to[list_position($et_from, event_type_in)])
+        coalesce(
+            getvariable('k_event_type'),
+            getvariable('et_to')[list_position(getvariable('et_from'), event_type_in)]
+        )
             AS event_type,
-        coalesce($k_item_id, item_id_in) AS item_id,
+        coalesce(getvariable('k_item_id'), item_id_in) AS item_id,
         TRY_CAST(position_raw AS DOUBLE) AS position_num,
         TRY_CAST(propensity_raw AS DOUBLE) AS propensity,
         TRY_CAST(price_raw AS DOUBLE) AS price,
         CASE
-            WHEN $has_responses
-            THEN list_transform($resp_cols, lambda k: lower(trim(flags_json ->> k)))
+            WHEN getvariable('has_responses')
+            THEN list_transform(getvariable('resp_cols'), lambda k: lower(trim(flags_json ->> k)))
         END AS flags_in
     FROM texts
 ),
 
 epochs AS (
-    -- numbers are epochs: seconds, milliseconds or microseconds per $ts_unit; with 'auto',
+    -- numbers are epochs: seconds, milliseconds or microseconds per ts_unit; with 'auto',
     -- |v| < 1e11 is seconds, < 1e14 milliseconds, otherwise microseconds
     SELECT
         *,
         ts_num * CASE
-            WHEN $ts_unit = 's' THEN 1e6
-            WHEN $ts_unit = 'ms' THEN 1e3
-            WHEN $ts_unit = 'us' THEN 1.0
+            WHEN getvariable('ts_unit') = 's' THEN 1e6
+            WHEN getvariable('ts_unit') = 'ms' THEN 1e3
+            WHEN getvariable('ts_unit') = 'us' THEN 1.0
             WHEN abs(ts_num) < 1e11 THEN 1e6
             WHEN abs(ts_num) < 1e14 THEN 1e3
             ELSE 1.0
@@ -145,32 +158,40 @@ ids AS (
         -- in the session TimeZone (the mapping's ts_timezone). make_timestamp(epoch_us(...))
         -- takes the UTC instant without a second time zone conversion.
         CASE
-            WHEN $ts_kind = 'native_tz' THEN make_timestamp(epoch_us(TRY_CAST(ts_raw AS TIMESTAMPTZ)))
-            WHEN $ts_kind = 'native' AND $tz_is_utc THEN TRY_CAST(ts_raw AS TIMESTAMP)
-            WHEN $ts_kind = 'native' THEN make_timestamp(epoch_us(TRY_CAST(ts_raw AS TIMESTAMPTZ)))
+            WHEN getvariable('ts_kind') = 'native' AND getvariable('tz_is_utc')
+                THEN TRY_CAST(ts_raw AS TIMESTAMP)
+            WHEN getvariable('ts_kind') IN ('native', 'native_tz')
+                THEN make_timestamp(epoch_us(TRY_CAST(ts_raw AS TIMESTAMPTZ)))
             WHEN ts_num IS NOT NULL
                 THEN CASE
                     WHEN isfinite(ts_us) AND abs(ts_us) < 9e18
                     THEN make_timestamp(CAST(round(ts_us) AS BIGINT))
                 END
-            WHEN $ts_kind = 'number' OR $ts_unit IN ('s', 'ms', 'us') THEN NULL
-            WHEN $has_ts_format
+            WHEN getvariable('ts_kind') = 'number' OR getvariable('ts_unit') IN ('s', 'ms', 'us')
+                THEN NULL
+            WHEN getvariable('has_ts_format')
                 THEN make_timestamp(epoch_us(CAST(
-                    try_strptime(trim(CAST(ts_raw AS VARCHAR)), $ts_format) AS TIMESTAMPTZ)))
+                    try_strptime(trim(CAST(ts_raw AS VARCHAR)), getvariable('ts_format'))
+                    AS TIMESTAMPTZ)))
             ELSE make_timestamp(epoch_us(TRY_CAST(CAST(ts_raw AS VARCHAR) AS TIMESTAMPTZ)))
         END AS ts,
-        coalesce($k_user_id, CASE WHEN $row_user_id THEN event_id END, user_id_in) AS user_id,
-        coalesce($k_session_id, CASE WHEN $row_session_id THEN event_id END, session_id_in)
-            AS session_id,
         coalesce(
-            CASE WHEN $row_request_id THEN event_id END,
+            getvariable('k_user_id'), CASE WHEN getvariable('row_user_id') THEN event_id END,
+            user_id_in
+        ) AS user_id,
+        coalesce(
+            getvariable('k_session_id'), CASE WHEN getvariable('row_session_id') THEN event_id END,
+            session_id_in
+        ) AS session_id,
+        coalesce(
+            CASE WHEN getvariable('row_request_id') THEN event_id END,
             request_id_in,
-            CASE WHEN $has_responses THEN event_id END
+            CASE WHEN getvariable('has_responses') THEN event_id END
         ) AS request_id,
         CASE
             WHEN position_num = floor(position_num)
-                AND position_num - $position_base >= 0 AND position_num < 2147483647
-            THEN CAST(position_num AS INTEGER) - $position_base
+                AND position_num - getvariable('position_base') >= 0 AND position_num < 2147483647
+            THEN CAST(position_num AS INTEGER) - getvariable('position_base')
         END AS position,
         -- "given": the source had a non-blank value. CASE (not AND/OR) so that the text
         -- conversion only runs for the rare rows whose value did not parse.
@@ -204,7 +225,7 @@ checked AS (
         user_id IS NULL AS no_user,
         item_id IS NULL AS no_item,
         event_type IS NULL AS bad_type,
-        session_id IS NULL AND $c_session_id[1] <> '__offrec_null' AS no_session,
+        session_id IS NULL AND getvariable('c_session_id')[1] <> '__offrec_null' AS no_session,
         position_given AND position IS NULL AS bad_position,
         propensity_given
             AND (propensity IS NULL OR isnan(propensity) OR propensity <= 0 OR propensity > 1)
@@ -229,7 +250,8 @@ judged AS (
             CASE
                 WHEN no_ts THEN 'ts is empty'
                 WHEN bad_ts AND ts IS NULL
-                    THEN format('ts {} is not a timestamp', to_json(left(CAST(ts_raw AS VARCHAR), 80)))
+                    THEN format('ts {} is not a timestamp',
+                                to_json(left(CAST(ts_raw AS VARCHAR), 80)))
                 WHEN bad_ts
                     THEN format('ts {} is outside 1970..2199 (wrong ts_unit?)',
                                 to_json(left(CAST(ts_raw AS VARCHAR), 80)))
@@ -245,7 +267,7 @@ judged AS (
             CASE WHEN no_session THEN 'session_id is empty' END,
             CASE WHEN bad_position THEN format(
                 'position {} is not a whole number >= {}',
-                to_json(left(CAST(position_raw AS VARCHAR), 80)), $position_base)
+                to_json(left(CAST(position_raw AS VARCHAR), 80)), getvariable('position_base'))
             END,
             CASE WHEN bad_propensity THEN format(
                 'propensity {} is not a probability in (0, 1]',
@@ -258,15 +280,18 @@ judged AS (
                 'response flag(s) {} are not 0/1 or true/false',
                 to_json(list_filter(
                     list_transform(flags, lambda f, i: CASE
-                        WHEN f IS NULL THEN $resp_cols[i] || '=' || coalesce(flags_in[i], '')
+                        WHEN f IS NULL
+                            THEN getvariable('resp_cols')[i] || '=' || coalesce(flags_in[i], '')
                     END),
                     lambda x: x IS NOT NULL)))
             END
         ) END AS reject_reason,
         CASE
-            WHEN $has_responses
-            THEN list_filter(list_transform(flags, lambda f, i: CASE WHEN f THEN $resp_types[i] END),
-                             lambda t: t IS NOT NULL)
+            WHEN getvariable('has_responses')
+            THEN list_filter(
+                list_transform(flags,
+                               lambda f, i: CASE WHEN f THEN getvariable('resp_types')[i] END),
+                lambda t: t IS NOT NULL)
         END AS response_types,
         CASE
             WHEN NOT is_bad THEN NULL
@@ -284,6 +309,7 @@ judged AS (
 )
 
 SELECT
+    source_row,
     event_id,
     ts,
     user_id,
@@ -294,14 +320,14 @@ SELECT
     CASE WHEN propensity_given THEN propensity END AS propensity,
     CASE WHEN price_given THEN price END AS price,
     request_id,
+    extra,
     is_bad,
-    -- everything rare goes into one JSON value that is NULL for most rows (an in-memory
-    -- column costs its width for every row, NULL or not): the rejection of a bad row, or
-    -- the extra columns and response events of a good one
+    -- one JSON value that is NULL for most rows, so the keys table (stg_keys.sql) stays
+    -- small: why a bad row was rejected (and the row itself), or a good row's responses
     CASE
         WHEN is_bad
-            THEN json_object('code', reject_code, 'reason', reject_reason, 'raw', to_json(raw_row))
-        WHEN extra IS NOT NULL OR len(response_types) > 0
-            THEN json_object('extra', extra, 'responses', response_types)
+            THEN json_object('code', reject_code, 'reason', reject_reason,
+                             'raw', to_json(raw_row))
+        WHEN len(response_types) > 0 THEN json_object('responses', response_types)
     END AS aux
 FROM judged

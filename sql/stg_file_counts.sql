@@ -6,6 +6,6 @@ SELECT
     (SELECT count(*) FROM events WHERE source_file = $source_file) AS events_loaded,
     (SELECT count(*) FROM rejected_events WHERE source_file = $source_file) AS rows_rejected,
     (SELECT count(*) FROM _offrec_dup) AS rows_duplicate,
-    (SELECT count(*) FROM _offrec_staged) AS rows_parsed,
+    (SELECT count(*) FROM _offrec_keys) AS rows_parsed,
     (SELECT count(*) FROM rejected_events
      WHERE source_file = $source_file AND source_row IS NULL) AS lines_malformed

@@ -1,23 +1,23 @@
--- Load the valid, non-duplicate rows of _offrec_stg into `events`. Rows without a source
--- session id get theirs from _offrec_sessions (empty when the source has session ids).
+-- Load the valid, non-duplicate rows of the file into `events`: a second read of the typed
+-- view, minus the rows the keys table marked bad or duplicate. Rows without a source session
+-- get theirs from _offrec_sessions (empty when the source has session ids).
 -- $parameters: $source_file, $ingested_at
 INSERT INTO events BY NAME
 SELECT
-    s.event_id,
-    s.ts,
-    s.user_id,
-    coalesce(s.session_id, ss.session_id) AS session_id,
-    s.event_type,
-    s.item_id,
-    s.position,
-    s.propensity,
-    s.price,
-    s.request_id,
-    CASE WHEN (s.aux -> 'extra') <> 'null' THEN s.aux -> 'extra' END AS extra,
+    t.event_id,
+    t.ts,
+    t.user_id,
+    coalesce(t.session_id, ss.session_id) AS session_id,
+    t.event_type,
+    t.item_id,
+    t.position,
+    t.propensity,
+    t.price,
+    t.request_id,
+    t.extra,
     $source_file AS source_file,
-    s.source_row,
+    t.source_row,
     $ingested_at AS ingested_at
-FROM _offrec_stg AS s
-ANTI JOIN _offrec_dup AS d ON s.source_row = d.source_row
-LEFT JOIN _offrec_sessions AS ss ON s.source_row = ss.source_row
-WHERE NOT s.is_bad
+FROM _offrec_typed AS t
+ANTI JOIN _offrec_skip AS k ON t.source_row = k.source_row
+LEFT JOIN _offrec_sessions AS ss ON t.source_row = ss.source_row

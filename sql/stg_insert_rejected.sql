@@ -1,4 +1,4 @@
--- Store the rows of _offrec_stg that broke a row rule, with the reason and the raw row.
+-- Store the rows of _offrec_keys that broke a row rule, with the reason and the raw row.
 -- $parameters: $source_file, $load_id, $ingested_at
 INSERT INTO rejected_events
 SELECT
@@ -10,5 +10,5 @@ SELECT
     aux -> 'raw' AS raw,
     $load_id AS load_id,
     $ingested_at AS ingested_at
-FROM _offrec_stg
+FROM _offrec_keys
 WHERE is_bad

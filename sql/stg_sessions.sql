@@ -10,7 +10,7 @@
 CREATE OR REPLACE TEMP TABLE _offrec_sessions AS
 WITH new_rows AS (
     SELECT s.user_id, s.ts, s.event_id, s.source_row
-    FROM _offrec_stg AS s
+    FROM _offrec_keys AS s
     ANTI JOIN _offrec_dup AS d ON s.source_row = d.source_row
     WHERE NOT s.is_bad
 ),
