@@ -5,7 +5,9 @@
 --   hist_sessions hist_purchases hist_spend | bag_0..bag_{A-1} (only when $bag_len = A)
 -- prev_action_j / last_item_j is the j-th most recent id, $none (= A) when there are fewer
 -- than j. next_state is the next decision's state in the episode (NULL on its last row).
+-- The build runs this step in batches of whole sessions so that each window fits in memory.
 -- Parameters:
+--   $sid_lo, $sid_hi  BIGINT   the batch: sessions with $sid_lo < sid <= $sid_hi
 --   $dataset_version  VARCHAR  version id written into every row
 --   $last_k           INTEGER  k
 --   $none             INTEGER  padding id (= number of actions A)
@@ -19,16 +21,16 @@ with vectors as (
             list_transform(
                 range($last_k),
                 lambda j: case
-                    when j < coalesce(len(f.prev_actions), 0)
-                        then f.prev_actions[len(f.prev_actions) - j]
+                    when j < coalesce(array_length(f.prev_actions), 0)
+                        then f.prev_actions[array_length(f.prev_actions) - j]
                     else $none
                 end
             ),
             list_transform(
                 range($last_k),
                 lambda j: case
-                    when j < coalesce(len(f.recent_items), 0)
-                        then f.recent_items[len(f.recent_items) - j]
+                    when j < coalesce(array_length(f.recent_items), 0)
+                        then f.recent_items[array_length(f.recent_items) - j]
                     else $none
                 end
             ),
@@ -48,7 +50,7 @@ with vectors as (
             ),
             list_transform(
                 range($bag_len),
-                lambda a: len(list_filter(coalesce(f.recent_items, []), lambda x: x = a))
+                lambda a: array_length(list_filter(coalesce(f.recent_items, []), lambda x: x = a))
             )
         ) as float []) as state
     from int_features as f

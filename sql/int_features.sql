@@ -53,8 +53,11 @@ select
     cast(s.n_purchase as double) as f_n_purchase,
     (d.ts_us - ep.start_us) / 1000000.0 as f_secs_since_session_start,
     coalesce((d.ts_us - s.prev_ts_us) / 1000000.0, 0.0) as f_secs_since_prev_event,
-    cast(hour(make_timestamp(d.ts_us)) as double) as f_hour_of_day,
-    cast(isodow(make_timestamp(d.ts_us)) - 1 as double) as f_day_of_week,
+    -- UTC hour and weekday by arithmetic on epoch time (no session time zone involved);
+    -- day 0 (1970-01-01) was a Thursday, so Monday = 0 is (day + 3) mod 7
+    floor(d.ts_us / 3600000000.0) - 24 * floor(d.ts_us / 86400000000.0) as f_hour_of_day,
+    (floor(d.ts_us / 86400000000.0) + 3)
+    - 7 * floor((floor(d.ts_us / 86400000000.0) + 3) / 7.0) as f_day_of_week,
     cast(coalesce(d.position, 0) as double) as f_position,
     cast(h.hist_sessions as double) as f_hist_sessions,
     cast(h.hist_purchases as double) as f_hist_purchases,

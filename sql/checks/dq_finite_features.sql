@@ -9,17 +9,17 @@ select
     episode_id,
     step,
     event_id,
-    len(state) as state_len,
-    len(next_state) as next_state_len,
+    array_length(state) as state_len,
+    array_length(next_state) as next_state_len,
     list_sum(state) as state_sum,
     list_sum(next_state) as next_state_sum
 from transitions
 where dataset_version = $dataset_version
   and (
       state is null
-      or len(state) <> $state_dim
+      or array_length(state) <> $state_dim
       or not isfinite(list_sum(state))
       or (next_state is not null and (
-          len(next_state) <> $state_dim or not isfinite(list_sum(next_state))
+          array_length(next_state) <> $state_dim or not isfinite(list_sum(next_state))
       ))
   )

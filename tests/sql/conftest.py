@@ -111,3 +111,8 @@ def build(con: duckdb.DuckDBPyConnection, tmp_path):
         return build_dataset(con, cfg, datasets_dir=tmp_path / "datasets")
 
     return run
+
+
+@pytest.fixture
+def make_events_fn() -> Callable[[duckdb.DuckDBPyConnection, Sequence[dict[str, Any]]], None]:
+    return make_events
