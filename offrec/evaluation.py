@@ -322,7 +322,8 @@ def evaluate_run(
                 "validation_loss": [float(x) for x in fqe.validation_loss],
                 "value_curve": [float(x) for x in fqe.value_curve]}
             if fqe.diverged:
-                notes.append(f"FQE for {put.name} may have diverged: {'; '.join(fqe.warnings)}")
+                notes.append(f"FQE for {put.name} diverged ({'; '.join(fqe.warnings)}); its "
+                             "FQE, sequential DR and WDR estimates are withheld")
         for j, (obj, r) in enumerate(rewards.items()):
             rs = int(ev.seed + 1000 * i + 10 * j)
             if bandit is not None:
@@ -361,6 +362,11 @@ def evaluate_run(
                 put, probs, test, actions, sim_cfg, cfg, weights)
     timings["estimators"] = time.perf_counter() - t0
     table = pd.concat(frames, ignore_index=True)
+    diverged = [p for p, f in summary_extra["fqe"].items() if f["diverged"]]
+    withheld = table["policy"].isin(diverged) & table["estimator"].isin(
+        ["fqe", "sequential_dr", "wdr"])
+    table.loc[withheld, ["value", "low", "high", "lift", "lift_low", "lift_high", "rel_lift",
+                         "rel_lift_low", "rel_lift_high"]] = np.nan
     table = _add_behaviour_rows(table, rewards, test, ev, common, seq_all, seq_is,
                                 has_fqe=ev.fqe_enabled)
     if sim_cfg is not None:

@@ -42,6 +42,8 @@ def register(app: typer.Typer) -> None:
             False, "--resume", help="Continue from the first stage that did not complete."),
         only: list[str] = typer.Option(
             None, "--stage", help=f"Run only these stages ({', '.join(STAGES)}); repeatable."),
+        run_id: str | None = typer.Option(
+            None, "--run-id", help="Name the run (default: nightly-<date>, today if no --date)."),
         log_format: str = typer.Option(
             "human", "--log-format", help="human (default) or json (JSON lines on stderr)."),
     ) -> None:
@@ -60,7 +62,9 @@ def register(app: typer.Typer) -> None:
         if unknown:
             raise ConfigError(f"--stage {unknown[0]!r}: choose from {', '.join(STAGES)}")
         progress = (lambda m: typer.echo(m, err=True)) if is_tty() else None
-        opts = PipelineOptions(run_id=nightly_run_id(day), kind="nightly", date=day,
+        if run_id is not None and (not run_id or "/" in run_id or run_id.startswith(".")):
+            raise ConfigError(f"--run-id {run_id!r}: use letters, digits, '-' and '_'")
+        opts = PipelineOptions(run_id=run_id or nightly_run_id(day), kind="nightly", date=day,
                                resume=resume, stages=stages, progress=progress)
         outcome = run_pipeline(cfg, opts)
         if outcome.report_path:

@@ -64,6 +64,7 @@ keep_runs = 3
 """
 
 runner = CliRunner()
+RUN = "test-night"
 
 
 def make_project(root: Path) -> Path:
@@ -78,8 +79,7 @@ def make_project(root: Path) -> Path:
 def nightly(cfg_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "offrec", "nightly", "-c", str(cfg_path), "--date", "2026-01-05",
-         *extra],
+        [sys.executable, "-m", "offrec", "nightly", "-c", str(cfg_path), "--run-id", RUN, *extra],
         capture_output=True, text=True, timeout=900, env=env,
     )
 
@@ -95,7 +95,7 @@ def event_count(root: Path) -> tuple[int, int]:
 
 
 def results(root: Path) -> pd.DataFrame:
-    run_dir = root / "runs" / "nightly-2026-01-05"
+    run_dir = root / "runs" / RUN
     table = pd.read_parquet(run_dir / "evaluation" / "ope_results.parquet")
     return table.sort_values(["policy", "estimator", "objective"], ignore_index=True)
 
@@ -110,7 +110,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_nightly_writes_every_output(reference: Path) -> None:
-    run_dir = reference / "runs" / "nightly-2026-01-05"
+    run_dir = reference / "runs" / RUN
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "ok" and manifest["exit_code"] == 0
     assert {k: v["status"] for k, v in manifest["stages"].items()} == {
@@ -129,7 +129,7 @@ def test_nightly_writes_every_output(reference: Path) -> None:
     con = duckdb.connect(str(reference / "warehouse.duckdb"), read_only=True)
     try:
         n_rows = con.execute("SELECT count(*) FROM ope_results WHERE run_id = "
-                             "'nightly-2026-01-05'").fetchone()[0]
+                             "'test-night'").fetchone()[0]
         runs = con.execute("SELECT status FROM runs").fetchall()
     finally:
         con.close()
@@ -163,9 +163,9 @@ def _kill_during(cfg_path: Path, stage: str) -> None:
     """Start a nightly run, SIGKILL it once ``stage`` is running."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "offrec", "nightly", "-c", str(cfg_path), "--date", "2026-01-05"],
+        [sys.executable, "-m", "offrec", "nightly", "-c", str(cfg_path), "--run-id", RUN],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    manifest = cfg_path.parent / "runs" / "nightly-2026-01-05" / "manifest.json"
+    manifest = cfg_path.parent / "runs" / RUN / "manifest.json"
     deadline = time.monotonic() + 600
     try:
         while time.monotonic() < deadline:
@@ -192,9 +192,9 @@ def test_killed_run_resumes_to_identical_outputs(reference: Path, tmp_path: Path
     root = tmp_path / "p"
     cfg_path = make_project(root)
     _kill_during(cfg_path, stage)
-    manifest = json.loads((root / "runs" / "nightly-2026-01-05" / "manifest.json").read_text())
+    manifest = json.loads((root / "runs" / RUN / "manifest.json").read_text())
     assert manifest["stages"][stage]["status"] == "running"  # the kill left it unfinished
-    assert not (root / "runs" / "nightly-2026-01-05" / "report.html").exists()
+    assert not (root / "runs" / RUN / "report.html").exists()
     out = nightly(cfg_path, "--resume")
     assert out.returncode == 0, out.stderr[-3000:]
     total, distinct = event_count(root)
@@ -227,7 +227,7 @@ def test_report_write_failure_exits_1_and_keeps_earlier_outputs(reference: Path,
                                                                 tmp_path: Path) -> None:
     root = tmp_path / "p"
     shutil.copytree(reference, root)
-    run_dir = root / "runs" / "nightly-2026-01-05"
+    run_dir = root / "runs" / RUN
     before = (run_dir / "report.html").read_bytes()
     # root ignores permission bits: make the directory immutable instead where we can
     report = run_dir / "report.html"
