@@ -120,7 +120,7 @@ def format_models_table(run: TrainRun) -> str:
     """One line per model: updates, seconds, final validation metrics, directory."""
     header = (
         f"{'model':<11} {'updates':>8} {'seconds':>8} {'td_error':>9} {'init V':>8} "
-        f"{'agree':>6} {'ips':>7}  saved in"
+        f"{'agree':>6} {'top1':>5} {'ips':>7}  saved in"
     )
     lines = [f"dataset version {run.dataset_version}, run {run.run_id}", header, "-" * len(header)]
     for name, model in run.models.items():
@@ -129,12 +129,14 @@ def format_models_table(run: TrainRun) -> str:
             f"{name:<11} {model.n_updates:>8} "
             f"{_fmt(model.dataset_info.get('train_seconds'), '.1f'):>8} "
             f"{_fmt(m.get('td_error')):>9} {_fmt(m.get('initial_value')):>8} "
-            f"{_fmt(m.get('agreement'), '.2f'):>6} {_fmt(m.get('ips')):>7}  "
+            f"{_fmt(m.get('agreement'), '.2f'):>6} {_fmt(m.get('top_action_share'), '.2f'):>5} "
+            f"{_fmt(m.get('ips')):>7}  "
             f"{run.run_dir / 'models' / name}"
         )
     split = next(iter(run.models.values())).final_metrics.get("split", "validation")
     lines.append(
         f"metrics on the {split} split: td_error and init V in reward units, agree = "
-        f"share of logged actions chosen, ips = per-decision SNIPS reward"
+        f"share of logged actions chosen,\ntop1 = share of states given the model's most common "
+        f"action (near 1: one action everywhere), ips = per-decision SNIPS reward"
     )
     return "\n".join(lines)

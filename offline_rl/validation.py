@@ -9,6 +9,8 @@ allowed actions), on ``m`` validation rows ``(s_i, a_i, r_i, s'_i, done_i)``:
 * ``initial_value`` = mean of ``V(s)`` over the first decision of each sampled episode
   (in reward units per episode, discounted);
 * ``agreement`` = share of rows where the model's top action equals the logged action;
+* ``top_action_share`` = share of rows whose top action is the model's most frequent top
+  action (near 1: the policy recommends one action everywhere, a collapse worth checking);
 * ``ips`` = self-normalised per-decision IPS estimate of the mean reward per decision of the
   target policy ``pi`` (epsilon-greedy head for Q-models, the classifier for behaviour
   cloning): ``sum_i w_i r_i / sum_i w_i`` with ``w_i = pi(a_i|s_i) / mu(a_i|s_i)``;
@@ -135,6 +137,7 @@ def epoch_metrics(
         out["td_error"] = None
         out["initial_value"] = None
     out["agreement"] = float(np.mean(top == sample.actions)) if m else None
+    out["top_action_share"] = float(np.bincount(top, minlength=1).max() / m) if m else None
     w = pi_logged / sample.behaviour
     out["ips"] = float(np.sum(w * sample.rewards) / np.sum(w)) if m and w.sum() > 0 else None
     out["ips_ess"] = float(w.sum() ** 2 / np.sum(w**2)) if m and w.sum() > 0 else None

@@ -33,6 +33,7 @@ def test_every_model_trained_exactly_n_steps_and_logged_each_epoch(trained, tiny
         final = model.final_metrics
         assert final["split"] == "validation"
         assert 0.0 <= final["agreement"] <= 1.0
+        assert 0.25 <= final["top_action_share"] <= 1.0
         assert math.isfinite(final["ips"]) and final["ips_behaviour"] == "logged"
         if model.has_q:
             assert final["td_error"] >= 0.0 and math.isfinite(final["initial_value"])
@@ -291,3 +292,14 @@ def test_validation_split_is_checked_too(mdp, tiny, tmp_path):
     bad = dataclasses.replace(validation, actions=validation.actions + 10)
     with pytest.raises(TrainError, match=r"^validation: action 1\d in row 0"):
         train_algorithms(train, bad, spec, actions, tiny.small_config(n_steps=1), tmp_path)
+
+
+def test_organic_data_scores_ips_against_train_action_frequencies(mdp, tiny, tmp_path):
+    train, validation, spec, actions = mdp
+    organic = [
+        dataclasses.replace(t, propensities=np.full(len(t), np.nan)) for t in (train, validation)
+    ]
+    cfg = tiny.small_config(algorithms=("cql",), n_steps=20, n_steps_per_epoch=20)
+    model = train_algorithms(*organic, spec, actions, cfg, tmp_path / "run")["cql"]
+    final = model.final_metrics
+    assert final["ips_behaviour"] == "marginal" and math.isfinite(final["ips"])
