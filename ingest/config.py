@@ -30,18 +30,26 @@ class IngestConfig:
     )
     mapping_file: Path | None = field(
         default=None,
-        metadata={"help": "a mapping TOML for another source (relative to this config file); "
-                  "see docs/ingest.md and examples/mappings/"},
+        metadata={
+            "help": "a mapping TOML for another source (relative to this config file); "
+            "see docs/ingest.md and examples/mappings/"
+        },
     )
     session_gap_s: float = field(
         default=1800.0,
-        metadata={"help": "inactivity gap that starts a new session when session_id is absent",
-                  "gt": 0},
+        metadata={
+            "help": "inactivity gap that starts a new session when session_id is absent",
+            "gt": 0,
+        },
     )
     max_rejected_share: float = field(
         default=0.5,
-        metadata={"help": "refuse a file (load none of it) when more than this share of its "
-                  "rows is rejected: usually a wrong mapping", "min": 0, "max": 1},
+        metadata={
+            "help": "refuse a file (load none of it) when more than this share of its "
+            "rows is rejected: usually a wrong mapping",
+            "min": 0,
+            "max": 1,
+        },
     )
     memory_limit: str = field(default="2GB", metadata={"help": "DuckDB memory_limit"})
     threads: int = field(default=2, metadata={"help": "DuckDB threads", "min": 1, "max": 256})
@@ -54,7 +62,7 @@ class IngestConfig:
             )
         if not _MEMORY.match(self.memory_limit):
             raise IngestError(
-                f"memory_limit = {self.memory_limit!r}: write a size like \"2GB\" or \"512MB\""
+                f'memory_limit = {self.memory_limit!r}: write a size like "2GB" or "512MB"'
             )
         if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
             raise IngestError(f"threads = {self.threads!r}: must be a whole number >= 1")

@@ -49,10 +49,16 @@ Progress = Callable[[str], None]
 _NULL_COL = "__offrec_null"
 _ROW_COL = "__offrec_row"
 _TEMP_OBJECTS = (
-    ("VIEW", "_offrec_typed"), ("VIEW", "_offrec_src"), ("VIEW", "_offrec_raw"),
-    ("TABLE", "_offrec_keys"), ("TABLE", "_offrec_skip"),
-    ("TABLE", "_offrec_dup"), ("TABLE", "_offrec_sessions"), ("TABLE", "_offrec_gone_users"),
-    ("TABLE", "_offrec_csv_errors"), ("TABLE", "_offrec_csv_scans"),
+    ("VIEW", "_offrec_typed"),
+    ("VIEW", "_offrec_src"),
+    ("VIEW", "_offrec_raw"),
+    ("TABLE", "_offrec_keys"),
+    ("TABLE", "_offrec_skip"),
+    ("TABLE", "_offrec_dup"),
+    ("TABLE", "_offrec_sessions"),
+    ("TABLE", "_offrec_gone_users"),
+    ("TABLE", "_offrec_csv_errors"),
+    ("TABLE", "_offrec_csv_scans"),
 )
 _BAR = 24
 _UTC_NAMES = frozenset({"UTC", "ETC/UTC", "GMT", "ETC/GMT", "UCT", "ETC/UCT", "ZULU", "ETC/ZULU"})
@@ -107,8 +113,10 @@ def ingest_paths(
 
 def _bar(done: int, total: int, rows: int, current: str) -> str:
     filled = round(_BAR * done / max(total, 1))
-    return (f"ingest [{'#' * filled}{'.' * (_BAR - filled)}] {done}/{total} files, "
-            f"{rows:,} rows  {current}")
+    return (
+        f"ingest [{'#' * filled}{'.' * (_BAR - filled)}] {done}/{total} files, "
+        f"{rows:,} rows  {current}"
+    )
 
 
 def _check_timezone(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> str:
@@ -121,7 +129,7 @@ def _check_timezone(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> str:
     if row is None:
         raise MappingError(
             f"mapping {mapping.origin}: [values] ts_timezone = {mapping.ts_timezone!r} is not a "
-            "time zone name; use e.g. \"UTC\", \"Europe/Berlin\" or \"America/New_York\""
+            'time zone name; use e.g. "UTC", "Europe/Berlin" or "America/New_York"'
         )
     return str(row[0])
 
@@ -152,8 +160,10 @@ def load_file(
     path = str(src.path)
     base = FileReport(path=path, status="failed", format=src.format, size_bytes=src.size)
     if src.size == 0:
-        base.message = ("the file is empty (0 bytes): no header and no rows; delete it or "
-                        "write at least a header")
+        base.message = (
+            "the file is empty (0 bytes): no header and no rows; delete it or "
+            "write at least a header"
+        )
         return base
     base.content_hash = file_sha256(src.path)
     current = _first(con, read_sql("stg_current_file.sql"), {"path": path})
@@ -217,8 +227,9 @@ def _stage(
     """
     schema = open_source(con, src, mapping)
     plan = _plan(schema, mapping, src, timezone)
-    run_sql(con, "stg_source_rows_parquet.sql" if src.format == "parquet"
-            else "stg_source_rows.sql")
+    run_sql(
+        con, "stg_source_rows_parquet.sql" if src.format == "parquet" else "stg_source_rows.sql"
+    )
     for name, value in plan.params.items():
         con.execute(f"SET VARIABLE {quote_ident(name)} = $value", {"value": value})
     # naive timestamps are read in the mapping's zone (until _reset_session)
@@ -280,20 +291,35 @@ def _load_staged(
             f"{rejected:,} + duplicate {duplicate:,}; nothing was loaded. This is a bug in "
             "offrec ingest: please report it with the file"
         )
-    reasons = {str(code): int(n) for code, n in
-               con.execute(read_sql("stg_reject_reasons.sql"), file_param).fetchall()}
+    reasons = {
+        str(code): int(n)
+        for code, n in con.execute(read_sql("stg_reject_reasons.sql"), file_param).fetchall()
+    }
     if read and rejected / read > cfg.max_rejected_share:
         raise IngestError(_too_many_rejects(con, path, read, rejected, reasons, mapping, cfg))
     status = "replaced" if current is not None else "loaded"
-    run_sql(con, "stg_insert_ingest_log.sql", {
-        "load_id": load_id, "path": path, "size_bytes": src.size,
-        "content_hash": base.content_hash, "format": src.format, "mapping": mapping.name,
-        "mapping_hash": mapping.fingerprint(),
-        "session_gap_s": cfg.session_gap_s if plan.sessionise else None,
-        "rows_read": read, "rows_loaded": loaded, "rows_rejected": rejected,
-        "rows_duplicate": duplicate, "events_loaded": events, "status": status,
-        "started_at": started, "finished_at": _utcnow(),
-    })
+    run_sql(
+        con,
+        "stg_insert_ingest_log.sql",
+        {
+            "load_id": load_id,
+            "path": path,
+            "size_bytes": src.size,
+            "content_hash": base.content_hash,
+            "format": src.format,
+            "mapping": mapping.name,
+            "mapping_hash": mapping.fingerprint(),
+            "session_gap_s": cfg.session_gap_s if plan.sessionise else None,
+            "rows_read": read,
+            "rows_loaded": loaded,
+            "rows_rejected": rejected,
+            "rows_duplicate": duplicate,
+            "events_loaded": events,
+            "status": status,
+            "started_at": started,
+            "finished_at": _utcnow(),
+        },
+    )
     base.status = status
     base.rows_read, base.rows_loaded, base.rows_rejected = read, loaded, rejected
     base.rows_duplicate, base.events_loaded = duplicate, events
@@ -352,29 +378,39 @@ def _plan(schema: SourceSchema, mapping: Mapping, src: SourceFile, timezone: str
     params: dict[str, Any] = {
         f"c_{canon}": [chosen.get(canon, _NULL_COL)] for canon in CANONICAL_COLUMNS
     }
-    params.update({
-        "k_user_id": const("user_id"), "k_session_id": const("session_id"),
-        "k_event_type": const("event_type"), "k_item_id": const("item_id"),
-        "row_user_id": per_row("user_id"), "row_session_id": per_row("session_id"),
-        "row_request_id": per_row("request_id"),
-        "ts_kind": kind, "tz_is_utc": timezone.upper() in _UTC_NAMES, "ts_unit": mapping.ts_unit, "ts_format": mapping.ts_format or "%Y-%m-%d",
-        "has_ts_format": bool(mapping.ts_format),
-        "position_base": mapping.position_base,
-        "et_from": et_from, "et_to": et_to,
-        "c_responses": [*ordered, _NULL_COL],
-        "resp_cols": [c for c, _ in responses] or [_NULL_COL],
-        "resp_types": [t for _, t in responses] or [""],
-        "has_responses": bool(responses),
-        "has_extra": bool(extra),
-        # with no extra columns the list leaves only the helper columns, so the (unevaluated)
-        # extra expression still binds
-        "not_extra": [*sorted(used), _NULL_COL, _ROW_COL] if extra else list(schema.columns),
-    })
+    params.update(
+        {
+            "k_user_id": const("user_id"),
+            "k_session_id": const("session_id"),
+            "k_event_type": const("event_type"),
+            "k_item_id": const("item_id"),
+            "row_user_id": per_row("user_id"),
+            "row_session_id": per_row("session_id"),
+            "row_request_id": per_row("request_id"),
+            "ts_kind": kind,
+            "tz_is_utc": timezone.upper() in _UTC_NAMES,
+            "ts_unit": mapping.ts_unit,
+            "ts_format": mapping.ts_format or "%Y-%m-%d",
+            "has_ts_format": bool(mapping.ts_format),
+            "position_base": mapping.position_base,
+            "et_from": et_from,
+            "et_to": et_to,
+            "c_responses": [*ordered, _NULL_COL],
+            "resp_cols": [c for c, _ in responses] or [_NULL_COL],
+            "resp_types": [t for _, t in responses] or [""],
+            "has_responses": bool(responses),
+            "has_extra": bool(extra),
+            # with no extra columns the list leaves only the helper columns, so the (unevaluated)
+            # extra expression still binds
+            "not_extra": [*sorted(used), _NULL_COL, _ROW_COL] if extra else list(schema.columns),
+        }
+    )
     sessions_given = "session_id" in chosen or (
         "session_id" in specs and specs["session_id"].kind in ("value", "per_row")
     )
     params["key_columns"] = ["source_row", "event_id", "is_bad", "aux"] + (
-        [] if sessions_given else ["user_id", "ts"])
+        [] if sessions_given else ["user_id", "ts"]
+    )
     return _Plan(params=params, sessionise=not sessions_given)
 
 
@@ -406,8 +442,12 @@ def _names(columns: tuple[str, ...], limit: int = 12) -> str:
     return shown + (f" … ({len(columns)} in all)" if len(columns) > limit else "")
 
 
-_INTERNAL = (duckdb.BinderException, duckdb.ParserException, duckdb.CatalogException,
-             duckdb.InternalException)
+_INTERNAL = (
+    duckdb.BinderException,
+    duckdb.ParserException,
+    duckdb.CatalogException,
+    duckdb.InternalException,
+)
 
 
 def _message(exc: BaseException) -> str:
@@ -423,8 +463,10 @@ def _message(exc: BaseException) -> str:
     if "gzip" in low or "zstd" in low or "compress" in low:
         hint = "; the compressed file is truncated or corrupt: re-export or re-download it"
     elif "sniff" in low or "dialect" in low:
-        hint = ("; DuckDB could not read it as CSV (corrupt, binary, or an unterminated quote): "
-                "check the file, or set [source] delimiter/quote in the mapping")
+        hint = (
+            "; DuckDB could not read it as CSV (corrupt, binary, or an unterminated quote): "
+            "check the file, or set [source] delimiter/quote in the mapping"
+        )
     elif "parquet" in low or "magic" in low:
         hint = "; the Parquet file is corrupt or truncated: re-export it"
     elif "json" in low:

@@ -49,8 +49,16 @@ EVENT_TYPES: tuple[str, ...] = ("impression", "view", "click", "add_to_cart", "p
 
 #: Canonical raw fields a mapping may fill, in warehouse order.
 CANONICAL_COLUMNS: tuple[str, ...] = (
-    "event_id", "ts", "user_id", "session_id", "event_type", "item_id", "position",
-    "propensity", "price", "request_id",
+    "event_id",
+    "ts",
+    "user_id",
+    "session_id",
+    "event_type",
+    "item_id",
+    "position",
+    "propensity",
+    "price",
+    "request_id",
 )
 #: Fields every mapping must fill.
 REQUIRED_COLUMNS: tuple[str, ...] = ("ts", "user_id", "event_type", "item_id")
@@ -189,17 +197,18 @@ def parse_mapping(data: dict[str, Any], *, origin: str = "<mapping>") -> Mapping
     source = _parse_source(_table(data, "source", origin), origin)
     columns = _parse_columns(_table(data, "columns", origin), origin)
     values = _table(data, "values", origin)
-    _no_unknown(values, ("ts_unit", "ts_timezone", "ts_format", "position_base"), origin,
-                "[values]")
+    _no_unknown(
+        values, ("ts_unit", "ts_timezone", "ts_format", "position_base"), origin, "[values]"
+    )
     ts_unit = _choice(values.get("ts_unit", "auto"), _TS_UNITS, origin, "[values] ts_unit")
     ts_timezone = _string(values.get("ts_timezone", "UTC"), origin, "[values] ts_timezone")
     if not ts_timezone.strip():
-        raise MappingError(f"mapping {origin}: [values] ts_timezone is empty; use e.g. \"UTC\"")
+        raise MappingError(f'mapping {origin}: [values] ts_timezone is empty; use e.g. "UTC"')
     ts_format = _string(values.get("ts_format", ""), origin, "[values] ts_format")
     if ts_format and ts_unit not in ("auto", "iso"):
         raise MappingError(
             f"mapping {origin}: [values] ts_format is set but ts_unit = {ts_unit!r}; a format "
-            "only applies to text timestamps (ts_unit \"auto\" or \"iso\")"
+            'only applies to text timestamps (ts_unit "auto" or "iso")'
         )
     position_base = values.get("position_base", 0)
     if isinstance(position_base, bool) or position_base not in (0, 1):
@@ -210,18 +219,24 @@ def parse_mapping(data: dict[str, Any], *, origin: str = "<mapping>") -> Mapping
 
     event_types = _parse_event_types(_table(data, "event_types", origin), origin)
     responses = _parse_responses(_table(data, "responses", origin), origin)
-    clash = set(responses.values()) & {
-        s.name for s in columns.values() if s.kind == "column"
-    }
+    clash = set(responses.values()) & {s.name for s in columns.values() if s.kind == "column"}
     if clash:
         raise MappingError(
             f"mapping {origin}: column {sorted(clash)[0]!r} is used both in [columns] and "
             "[responses]; a response flag column cannot also be a canonical field"
         )
     return Mapping(
-        name=name, columns=columns, source=source, description=description, ts_unit=ts_unit,
-        ts_timezone=ts_timezone, ts_format=ts_format, position_base=int(position_base),
-        event_types=event_types, responses=responses, origin=origin,
+        name=name,
+        columns=columns,
+        source=source,
+        description=description,
+        ts_unit=ts_unit,
+        ts_timezone=ts_timezone,
+        ts_format=ts_format,
+        position_base=int(position_base),
+        event_types=event_types,
+        responses=responses,
+        origin=origin,
     )
 
 
@@ -230,27 +245,27 @@ def parse_mapping(data: dict[str, Any], *, origin: str = "<mapping>") -> Mapping
 
 
 def _parse_source(table: dict[str, Any], origin: str) -> SourceOptions:
-    _no_unknown(table, ("format", "delimiter", "header", "quote", "encoding"), origin,
-                "[source]")
+    _no_unknown(table, ("format", "delimiter", "header", "quote", "encoding"), origin, "[source]")
     fmt = _choice(table.get("format", "auto"), _FORMATS, origin, "[source] format")
     delimiter = _string(table.get("delimiter", ""), origin, "[source] delimiter")
     if len(delimiter) > 1:
         raise MappingError(
             f"mapping {origin}: [source] delimiter = {delimiter!r}: must be one character "
-            "(or \"\" to detect it)"
+            '(or "" to detect it)'
         )
     quote = _string(table.get("quote", ""), origin, "[source] quote")
     if len(quote) > 1:
         raise MappingError(
-            f"mapping {origin}: [source] quote = {quote!r}: must be one character (or \"\" to "
+            f'mapping {origin}: [source] quote = {quote!r}: must be one character (or "" to '
             "detect it)"
         )
     header = table.get("header", True)
     if not isinstance(header, bool):
         raise MappingError(f"mapping {origin}: [source] header = {header!r}: must be true/false")
     encoding = _choice(table.get("encoding", "utf-8"), _ENCODINGS, origin, "[source] encoding")
-    return SourceOptions(format=fmt, delimiter=delimiter, header=header, quote=quote,
-                         encoding=encoding)
+    return SourceOptions(
+        format=fmt, delimiter=delimiter, header=header, quote=quote, encoding=encoding
+    )
 
 
 def _parse_columns(table: dict[str, Any], origin: str) -> dict[str, ColumnSpec]:
@@ -261,8 +276,11 @@ def _parse_columns(table: dict[str, Any], origin: str) -> dict[str, ColumnSpec]:
         spec = _column_spec(raw, origin, key)
         allowed = _ALLOWED_KINDS[canon]
         if spec.kind not in allowed:
-            forms = {"column": '"<source column>"', "value": '{ value = "..." }',
-                     "per_row": "{ per_row = true }"}
+            forms = {
+                "column": '"<source column>"',
+                "value": '{ value = "..." }',
+                "per_row": "{ per_row = true }",
+            }
             raise MappingError(
                 f"mapping {origin}: {key}: a {spec.kind.replace('_', '-')} spec is not allowed "
                 f"here; use {' or '.join(forms[k] for k in allowed)}"
@@ -302,21 +320,20 @@ def _column_spec(raw: Any, origin: str, key: str) -> ColumnSpec:
     if not isinstance(raw, dict):
         raise MappingError(
             f"mapping {origin}: {key} = {raw!r}: must be a source column name (a string) or a "
-            "table such as { column = \"...\", optional = true }"
+            'table such as { column = "...", optional = true }'
         )
     kinds = [k for k in ("column", "value", "per_row") if k in raw]
     _no_unknown(raw, ("column", "value", "per_row", "optional"), origin, key)
     if len(kinds) != 1:
-        raise MappingError(
-            f"mapping {origin}: {key}: give exactly one of column, value, per_row"
-        )
+        raise MappingError(f"mapping {origin}: {key}: give exactly one of column, value, per_row")
     optional = raw.get("optional", False)
     if not isinstance(optional, bool):
         raise MappingError(f"mapping {origin}: {key}: optional must be true or false")
     kind = kinds[0]
     if kind == "column":
-        return ColumnSpec("column", name=_source_name(raw["column"], origin, key),
-                          optional=optional)
+        return ColumnSpec(
+            "column", name=_source_name(raw["column"], origin, key), optional=optional
+        )
     if optional:
         raise MappingError(f"mapping {origin}: {key}: optional only applies to a column")
     if kind == "value":
@@ -395,8 +412,7 @@ def _no_unknown(table: dict[str, Any], allowed: tuple[str, ...], origin: str, wh
     unknown = sorted(set(table) - set(allowed))
     if unknown:
         raise MappingError(
-            f"mapping {origin}: {where}: unknown key {unknown[0]!r}; accepted: "
-            f"{', '.join(allowed)}"
+            f"mapping {origin}: {where}: unknown key {unknown[0]!r}; accepted: {', '.join(allowed)}"
         )
 
 

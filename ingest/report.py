@@ -67,8 +67,7 @@ class IngestReport:
             "files_unchanged": sum(f.status == "unchanged" for f in self.files),
             "files_failed": sum(f.status == "failed" for f in self.files),
         }
-        for key in ("rows_read", "rows_loaded", "rows_rejected", "rows_duplicate",
-                    "events_loaded"):
+        for key in ("rows_read", "rows_loaded", "rows_rejected", "rows_duplicate", "events_loaded"):
             out[key] = sum(getattr(f, key) for f in done)
         return out
 
@@ -83,19 +82,32 @@ class IngestReport:
         """A plain-text table, one line per file, then totals and refusal messages."""
         header = ("file", "status", "read", "loaded", "rejected", "duplicate")
         rows = [
-            (f.path, f.status, f"{f.rows_read:,}", f"{f.rows_loaded:,}", f"{f.rows_rejected:,}",
-             f"{f.rows_duplicate:,}")
+            (
+                f.path,
+                f.status,
+                f"{f.rows_read:,}",
+                f"{f.rows_loaded:,}",
+                f"{f.rows_rejected:,}",
+                f"{f.rows_duplicate:,}",
+            )
             for f in self.files
         ]
         t = self.totals()
-        rows.append(("total", f"{len(self.files)} file(s)", f"{t['rows_read']:,}",
-                     f"{t['rows_loaded']:,}", f"{t['rows_rejected']:,}",
-                     f"{t['rows_duplicate']:,}"))
+        rows.append(
+            (
+                "total",
+                f"{len(self.files)} file(s)",
+                f"{t['rows_read']:,}",
+                f"{t['rows_loaded']:,}",
+                f"{t['rows_rejected']:,}",
+                f"{t['rows_duplicate']:,}",
+            )
+        )
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
         widths[0] = min(widths[0], 70)
 
         def line(cells: tuple[str, ...]) -> str:
-            first = cells[0] if len(cells[0]) <= widths[0] else "…" + cells[0][-widths[0] + 1:]
+            first = cells[0] if len(cells[0]) <= widths[0] else "…" + cells[0][-widths[0] + 1 :]
             parts = [first.ljust(widths[0]), cells[1].ljust(widths[1])]
             parts += [c.rjust(w) for c, w in zip(cells[2:], widths[2:], strict=True)]
             return "  ".join(parts)

@@ -41,9 +41,14 @@ CSV_SCANS_TABLE = "_offrec_csv_scans"
 
 _COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}
 _FORMATS = {
-    ".csv": "csv", ".tsv": "csv", ".txt": "csv",
-    ".parquet": "parquet", ".pq": "parquet",
-    ".json": "json", ".jsonl": "json", ".ndjson": "json",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
 }
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _NUMERIC = re.compile(
@@ -136,8 +141,9 @@ def discover(
     else:
         root = Path(inputs)
         if not root.exists():
-            raise IngestError(f"input {root}: no such file or directory; check [paths] inputs "
-                              "or --input")
+            raise IngestError(
+                f"input {root}: no such file or directory; check [paths] inputs or --input"
+            )
         if root.is_file():
             candidates, explicit = [root], True
         else:
@@ -147,8 +153,11 @@ def discover(
         kept = [p for p in candidates if part in p.parts]
         if not kept:
             seen = sorted({q for p in candidates for q in p.parts if q.startswith("dt=")})
-            hint = f"; partitions found: {', '.join(seen[:3])}{' …' if len(seen) > 3 else ''}" \
-                if seen else "; the input has no dt=YYYY-MM-DD directories"
+            hint = (
+                f"; partitions found: {', '.join(seen[:3])}{' …' if len(seen) > 3 else ''}"
+                if seen
+                else "; the input has no dt=YYYY-MM-DD directories"
+            )
             raise IngestError(f"input {text}: no files under a {part}/ directory{hint}")
         candidates = kept
     files: list[SourceFile] = []
@@ -186,9 +195,7 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def open_source(
-    con: duckdb.DuckDBPyConnection, src: SourceFile, mapping: Mapping
-) -> SourceSchema:
+def open_source(con: duckdb.DuckDBPyConnection, src: SourceFile, mapping: Mapping) -> SourceSchema:
     """Create temp view ``_offrec_raw`` over ``src`` and return its columns.
 
     CSV is read with every column as text so that a bad value rejects one row instead of

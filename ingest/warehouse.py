@@ -17,7 +17,11 @@ from ingest.errors import IngestError, WarehouseLockedError
 from sql.loader import list_sql, read_sql, run_sql
 
 __all__ = [
-    "open_warehouse", "ensure_schema", "check_warehouse", "WAREHOUSE_CHECKS", "TABLES",
+    "open_warehouse",
+    "ensure_schema",
+    "check_warehouse",
+    "WAREHOUSE_CHECKS",
+    "TABLES",
     "EVENTS_COLUMNS",
 ]
 
@@ -94,11 +98,20 @@ def open_warehouse(
 
 #: ``events`` columns and types (docs/design.md section 2), in table order.
 EVENTS_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("event_id", "VARCHAR"), ("ts", "TIMESTAMP"), ("user_id", "VARCHAR"),
-    ("session_id", "VARCHAR"), ("event_type", "VARCHAR"), ("item_id", "VARCHAR"),
-    ("position", "INTEGER"), ("propensity", "DOUBLE"), ("price", "DOUBLE"),
-    ("request_id", "VARCHAR"), ("extra", "JSON"), ("source_file", "VARCHAR"),
-    ("source_row", "BIGINT"), ("ingested_at", "TIMESTAMP"),
+    ("event_id", "VARCHAR"),
+    ("ts", "TIMESTAMP"),
+    ("user_id", "VARCHAR"),
+    ("session_id", "VARCHAR"),
+    ("event_type", "VARCHAR"),
+    ("item_id", "VARCHAR"),
+    ("position", "INTEGER"),
+    ("propensity", "DOUBLE"),
+    ("price", "DOUBLE"),
+    ("request_id", "VARCHAR"),
+    ("extra", "JSON"),
+    ("source_file", "VARCHAR"),
+    ("source_row", "BIGINT"),
+    ("ingested_at", "TIMESTAMP"),
 )
 
 

@@ -52,7 +52,9 @@ def make_inputs(directory: Path, n_events: int, seed: int) -> dict[str, Path]:
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
-        n_base = int(con.execute("SELECT count(*) FROM read_parquet($p)", {"p": base}).fetchall()[0][0])
+        n_base = int(
+            con.execute("SELECT count(*) FROM read_parquet($p)", {"p": base}).fetchall()[0][0]
+        )
         copies = -(-n_events // n_base)
         # copy k: ids suffixed with -k, timestamps shifted by k periods, so every event is
         # distinct and sessions of different copies never overlap
@@ -67,10 +69,12 @@ def make_inputs(directory: Path, n_events: int, seed: int) -> dict[str, Path]:
         )
         params = {"p": base, "shift": _SHIFT_DAYS, "copies": copies, "n": n_events}
         con.sql(tiled, params=params).write_parquet(str(paths["parquet"]))
-        as_text = ("SELECT * REPLACE (strftime(ts, '%Y-%m-%dT%H:%M:%S.%gZ') AS ts) "
-                   "FROM read_parquet($p)")
+        as_text = (
+            "SELECT * REPLACE (strftime(ts, '%Y-%m-%dT%H:%M:%S.%gZ') AS ts) FROM read_parquet($p)"
+        )
         con.sql(as_text, params={"p": str(paths["parquet"])}).write_csv(
-            str(paths["csv"]), header=True)
+            str(paths["csv"]), header=True
+        )
     finally:
         con.close()
         shutil.rmtree(base_dir, ignore_errors=True)
@@ -91,8 +95,12 @@ def our_load(warehouse: Path, source: Path) -> dict[str, Any]:
     f = report.files[0]
     if f.status != "loaded":
         raise RuntimeError(f"bench input refused: {f.message}")
-    return {"rows_read": f.rows_read, "rows_loaded": f.rows_loaded,
-            "rows_rejected": f.rows_rejected, "rows_duplicate": f.rows_duplicate}
+    return {
+        "rows_read": f.rows_read,
+        "rows_loaded": f.rows_loaded,
+        "rows_rejected": f.rows_rejected,
+        "rows_duplicate": f.rows_duplicate,
+    }
 
 
 def plain_load(warehouse: Path, source: Path, fmt: str) -> dict[str, Any]:
@@ -100,8 +108,9 @@ def plain_load(warehouse: Path, source: Path, fmt: str) -> dict[str, Any]:
     from ingest import IngestConfig
 
     cfg = IngestConfig()
-    con = duckdb.connect(str(warehouse),
-                         config={"threads": cfg.threads, "memory_limit": cfg.memory_limit})
+    con = duckdb.connect(
+        str(warehouse), config={"threads": cfg.threads, "memory_limit": cfg.memory_limit}
+    )
     try:
         reader = "read_parquet" if fmt == "parquet" else "read_csv"
         con.execute(f"CREATE TABLE events AS SELECT * FROM {reader}($p)", {"p": str(source)})
@@ -121,18 +130,26 @@ def suite(opts: BenchOptions) -> BenchSuite:
         source = inputs[fmt]
         ours_db = opts.workdir / f"ours-{fmt}.duckdb"
         plain_db = opts.workdir / f"plain-{fmt}.duckdb"
-        comparisons.append(Comparison(
-            name=f"{n:,} events, {fmt}",
-            ours=Contender("offrec ingest (validated)",
-                           lambda w=ours_db, s=source: our_load(w, s),
-                           setup=lambda w=ours_db: _fresh(w)),
-            baselines=(Contender(f"plain CTAS read_{fmt}",
-                                 lambda w=plain_db, s=source, f=fmt: plain_load(w, s, f),
-                                 setup=lambda w=plain_db: _fresh(w)),),
-            n_items=n,
-            unit="events",
-            goal="ratio >= 0.5 (at least half the plain load's speed), peak RSS <= 2 GB",
-        ))
+        comparisons.append(
+            Comparison(
+                name=f"{n:,} events, {fmt}",
+                ours=Contender(
+                    "offrec ingest (validated)",
+                    lambda w=ours_db, s=source: our_load(w, s),
+                    setup=lambda w=ours_db: _fresh(w),
+                ),
+                baselines=(
+                    Contender(
+                        f"plain CTAS read_{fmt}",
+                        lambda w=plain_db, s=source, f=fmt: plain_load(w, s, f),
+                        setup=lambda w=plain_db: _fresh(w),
+                    ),
+                ),
+                n_items=n,
+                unit="events",
+                goal="ratio >= 0.5 (at least half the plain load's speed), peak RSS <= 2 GB",
+            )
+        )
 
     def cleanup() -> None:
         for fmt in ("parquet", "csv"):
@@ -140,8 +157,9 @@ def suite(opts: BenchOptions) -> BenchSuite:
             _fresh(opts.workdir / f"plain-{fmt}.duckdb")
 
     sizes = ", ".join(f"{k} {p.stat().st_size / 2**20:,.0f} MiB" for k, p in inputs.items())
-    notes = (f"{n:,} simulated events ({sizes}; made in {made_s:.0f} s, reused from "
-             f"{inputs['parquet'].parent} when present); threads and memory_limit from [ingest] "
-             "defaults for both")
-    return BenchSuite(stage="ingest", comparisons=tuple(comparisons), notes=notes,
-                      cleanup=cleanup)
+    notes = (
+        f"{n:,} simulated events ({sizes}; made in {made_s:.0f} s, reused from "
+        f"{inputs['parquet'].parent} when present); threads and memory_limit from [ingest] "
+        "defaults for both"
+    )
+    return BenchSuite(stage="ingest", comparisons=tuple(comparisons), notes=notes, cleanup=cleanup)

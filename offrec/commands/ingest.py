@@ -40,7 +40,9 @@ def register(app: typer.Typer) -> None:
     def ingest(
         config: Path | None = config_option(),
         input_path: str = typer.Option(
-            None, "--input", "-i",
+            None,
+            "--input",
+            "-i",
             help="Raw logs: a file, a directory, a glob or a dt=YYYY-MM-DD/ tree "
             "(default: \\[paths] inputs).",
         ),
@@ -51,7 +53,9 @@ def register(app: typer.Typer) -> None:
             None, "--warehouse", "-w", help="DuckDB warehouse file (default: \\[paths] warehouse)."
         ),
         mapping: str = typer.Option(
-            None, "--mapping", "-m",
+            None,
+            "--mapping",
+            "-m",
             help="Built-in mapping (simulator, retailrocket, open_bandit) or a mapping TOML "
             "(default: \\[ingest] mapping / mapping_file).",
         ),
@@ -74,8 +78,7 @@ def register(app: typer.Typer) -> None:
                 ingest_cfg = dataclasses.replace(ingest_cfg, mapping_file=Path(mapping))
             else:
                 try:
-                    ingest_cfg = dataclasses.replace(ingest_cfg, mapping=mapping,
-                                                     mapping_file=None)
+                    ingest_cfg = dataclasses.replace(ingest_cfg, mapping=mapping, mapping_file=None)
                 except IngestError as exc:
                     raise ConfigError(f"--mapping: {exc}") from None
         inputs = input_path if input_path is not None else cfg.paths.inputs
@@ -97,7 +100,10 @@ def register(app: typer.Typer) -> None:
                 echo("checks: all passed")
         failed = report.failed_files()
         if failed:
-            echo(f"offrec: error: {len(failed)} of {len(report.files)} file(s) refused "
-                 "(see above); the other files were loaded", err=True)
+            echo(
+                f"offrec: error: {len(failed)} of {len(report.files)} file(s) refused "
+                "(see above); the other files were loaded",
+                err=True,
+            )
         if failed or problems:
             raise typer.Exit(EXIT_BAD_INPUT)

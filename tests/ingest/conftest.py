@@ -13,24 +13,41 @@ from typing import Any
 import duckdb
 import pytest
 
-HEADER = ("event_id", "ts", "user_id", "session_id", "event_type", "item_id", "position",
-          "propensity", "price", "request_id")
+HEADER = (
+    "event_id",
+    "ts",
+    "user_id",
+    "session_id",
+    "event_type",
+    "item_id",
+    "position",
+    "propensity",
+    "price",
+    "request_id",
+)
 
 
 def canon(i: int, **over: Any) -> dict[str, Any]:
     """A valid canonical raw row number ``i`` (an impression unless overridden)."""
     row = {
-        "event_id": f"e{i:05d}", "ts": f"2024-03-04T10:{i // 60 % 60:02d}:{i % 60:02d}Z",
-        "user_id": f"u{i % 3}", "session_id": f"s{i % 3}", "event_type": "impression",
-        "item_id": f"i{i % 7}", "position": str(i % 3), "propensity": "0.25", "price": "9.5",
+        "event_id": f"e{i:05d}",
+        "ts": f"2024-03-04T10:{i // 60 % 60:02d}:{i % 60:02d}Z",
+        "user_id": f"u{i % 3}",
+        "session_id": f"s{i % 3}",
+        "event_type": "impression",
+        "item_id": f"i{i % 7}",
+        "position": str(i % 3),
+        "propensity": "0.25",
+        "price": "9.5",
         "request_id": f"r{i:05d}",
     }
     row.update(over)
     return row
 
 
-def csv_text(rows: Sequence[dict[str, Any]], header: Sequence[str] = HEADER,
-             newline: str = "\n") -> str:
+def csv_text(
+    rows: Sequence[dict[str, Any]], header: Sequence[str] = HEADER, newline: str = "\n"
+) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator=newline)
     writer.writerow(header)
@@ -39,8 +56,15 @@ def csv_text(rows: Sequence[dict[str, Any]], header: Sequence[str] = HEADER,
     return buf.getvalue()
 
 
-def write_csv(path: Path, rows: Sequence[dict[str, Any]], header: Sequence[str] = HEADER, *,
-              newline: str = "\n", bom: bool = False, gz: bool = False) -> Path:
+def write_csv(
+    path: Path,
+    rows: Sequence[dict[str, Any]],
+    header: Sequence[str] = HEADER,
+    *,
+    newline: str = "\n",
+    bom: bool = False,
+    gz: bool = False,
+) -> Path:
     """Write rows (dicts) as CSV; ``None`` is an empty field."""
     path.parent.mkdir(parents=True, exist_ok=True)
     data = csv_text(rows, header, newline).encode("utf-8")
@@ -58,10 +82,13 @@ def snapshot(warehouse: Path) -> dict[str, list[tuple[Any, ...]]]:
         return {}
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        tables = [r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables ORDER BY 1").fetchall()]
-        return {t: sorted(con.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr)
-                for t in tables}
+        tables = [
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables ORDER BY 1"
+            ).fetchall()
+        ]
+        return {t: sorted(con.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for t in tables}
     finally:
         con.close()
 
@@ -84,7 +111,7 @@ class Helpers:
     header: tuple[str, ...]
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def h() -> Helpers:
     return Helpers(canon, csv_text, write_csv, snapshot, query, HEADER)
 

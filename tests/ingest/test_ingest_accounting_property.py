@@ -13,8 +13,18 @@ from hypothesis import strategies as st
 from ingest import IngestConfig, check_warehouse, ingest_paths
 
 CFG = IngestConfig(threads=1, memory_limit="512MB", max_rejected_share=1.0)
-HEADER = ("event_id", "ts", "user_id", "session_id", "event_type", "item_id", "position",
-          "propensity", "price", "request_id")
+HEADER = (
+    "event_id",
+    "ts",
+    "user_id",
+    "session_id",
+    "event_type",
+    "item_id",
+    "position",
+    "propensity",
+    "price",
+    "request_id",
+)
 
 #: kind -> the fields that make a row of that kind (on top of a valid row)
 BAD = {
@@ -40,11 +50,16 @@ row_strategy = st.tuples(
 
 def _row(kind: str, eid: int, user: int, secs: int, etype: str, pct: int) -> dict[str, str]:
     row = {
-        "event_id": f"e{eid}", "ts": f"2024-03-04T{secs // 3600:02d}:{secs // 60 % 60:02d}:"
-                                     f"{secs % 60:02d}Z",
-        "user_id": f"u{user}", "session_id": f"s{user}", "event_type": etype,
-        "item_id": f"i{eid % 5}", "position": str(eid % 3), "propensity": str(pct / 100),
-        "price": "4.25", "request_id": f"r{eid}",
+        "event_id": f"e{eid}",
+        "ts": f"2024-03-04T{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}Z",
+        "user_id": f"u{user}",
+        "session_id": f"s{user}",
+        "event_type": etype,
+        "item_id": f"i{eid % 5}",
+        "position": str(eid % 3),
+        "propensity": str(pct / 100),
+        "price": "4.25",
+        "request_id": f"r{eid}",
     }
     row.update(BAD.get(kind, {}))
     return row
@@ -55,8 +70,8 @@ def _write(path: Path, rows: list[dict[str, str]]) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-@settings(max_examples=18, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(first=st.lists(row_strategy, max_size=30), second=st.lists(row_strategy, max_size=15))
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(first=st.lists(row_strategy, max_size=25), second=st.lists(row_strategy, max_size=12))
 def test_accounting_invariant_holds_for_any_mix(first, second) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -89,8 +104,10 @@ def test_accounting_invariant_holds_for_any_mix(first, second) -> None:
         con = duckdb.connect(str(root / "w.duckdb"), read_only=True)
         try:
             loaded = [r[0] for r in con.execute("SELECT event_id FROM events").fetchall()]
-            logged = con.execute("SELECT sum(rows_read), sum(rows_loaded + rows_rejected + "
-                                 "rows_duplicate) FROM ingest_log").fetchall()[0]
+            logged = con.execute(
+                "SELECT sum(rows_read), sum(rows_loaded + rows_rejected + "
+                "rows_duplicate) FROM ingest_log"
+            ).fetchall()[0]
         finally:
             con.close()
         assert sorted(loaded) == sorted(expected_loaded)

@@ -41,8 +41,11 @@ ROW_CASES = [
     ({"user_id": "   "}, "missing_user_id", "user_id is empty"),
     ({"item_id": ""}, "missing_item_id", "item_id is empty"),
     ({"session_id": None}, "missing_session_id", "session_id is empty"),
-    ({"event_type": "hover"}, "unknown_event_type",
-     'event_type "hover" is not mapped to an event type; add it to \\[event_types\\]'),
+    (
+        {"event_type": "hover"},
+        "unknown_event_type",
+        'event_type "hover" is not mapped to an event type; add it to \\[event_types\\]',
+    ),
     ({"event_type": None}, "unknown_event_type", "event_type is empty"),
     ({"propensity": "0"}, "bad_propensity", 'propensity "0" is not a probability in \\(0, 1\\]'),
     ({"propensity": "-0.2"}, "bad_propensity", "not a probability"),
@@ -58,68 +61,112 @@ ROW_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("override", "code", "reason"), ROW_CASES)
-def test_bad_row_is_rejected_with_reason_and_row(tmp_path: Path, wh: Path, h, override,
-                                                 code: str, reason: str) -> None:
-    rows = [h.canon(0), h.canon(1, **override), h.canon(2)]
-    src = h.write_csv(tmp_path / "a.csv", rows)
+@pytest.fixture(scope="module")
+def bad_rows_loaded(tmp_path_factory: pytest.TempPathFactory, h) -> tuple[Path, Path]:
+    """One file: a good row, then one row per ROW_CASES entry, then a good row."""
+    tmp = tmp_path_factory.mktemp("bad_rows")
+    rows = [h.canon(0)] + [h.canon(i + 1, **o) for i, (o, _, _) in enumerate(ROW_CASES)]
+    rows.append(h.canon(len(ROW_CASES) + 1))
+    src = h.write_csv(tmp / "a.csv", rows)
+    wh = tmp / "w.duckdb"
     report = ingest_paths(wh, src, CFG)
     f = report.files[0]
     assert f.status == "loaded", f.message
-    assert (f.rows_read, f.rows_loaded, f.rows_rejected, f.rows_duplicate) == (3, 2, 1, 0)
-    assert f.reject_reasons == {code: 1}
-    got = h.query(wh, "SELECT source_file, source_row, reason_code, reason, raw "
-                      "FROM rejected_events")
-    assert len(got) == 1
-    file, row, got_code, got_reason, raw = got[0]
-    assert (file, row, got_code) == (str(src.resolve()), 2, code)
+    n = len(ROW_CASES)
+    assert (f.rows_read, f.rows_loaded, f.rows_rejected, f.rows_duplicate) == (n + 2, 2, n, 0)
+    return wh, src
+
+
+@pytest.mark.parametrize(
+    ("case", "override", "code", "reason"), [(i, *c) for i, c in enumerate(ROW_CASES)]
+)
+def test_bad_row_is_rejected_with_reason_and_row(
+    bad_rows_loaded, h, case: int, override, code: str, reason: str
+) -> None:
+    wh, src = bad_rows_loaded
+    row = case + 2  # 1-based, after the first good row
+    got = h.query(
+        wh,
+        "SELECT source_file, reason_code, reason, raw FROM rejected_events WHERE source_row = $r",
+        {"r": row},
+    )
+    assert len(got) == 1, f"row {row} ({override}) was not rejected"
+    file, got_code, got_reason, raw = got[0]
+    assert (file, got_code) == (str(src.resolve()), code)
     assert re.search(reason, got_reason), got_reason
     raw_row = json.loads(raw)
     assert list(raw_row) == list(h.header)
-    assert raw_row["event_id"] == "e00001"
-    assert h.query(wh, "SELECT event_id FROM events ORDER BY 1") == [("e00000",), ("e00002",)]
+    assert raw_row["event_id"] == f"e{case + 1:05d}"
+    assert h.query(wh, "SELECT count(*) FROM events WHERE source_row = $r", {"r": row}) == [(0,)]
+
+
+def test_only_the_good_rows_of_the_bad_rows_file_loaded(bad_rows_loaded, h) -> None:
+    wh, _ = bad_rows_loaded
+    assert h.query(wh, "SELECT source_row FROM events ORDER BY 1") == [(1,), (len(ROW_CASES) + 2,)]
+    reasons = dict(h.query(wh, "SELECT reason_code, count(*) FROM rejected_events GROUP BY 1"))
+    expected: dict[str, int] = {}
+    for _, code, _ in ROW_CASES:
+        expected[code] = expected.get(code, 0) + 1
+    assert reasons == expected
 
 
 def test_several_problems_in_one_row_are_all_named(tmp_path: Path, wh: Path, h) -> None:
     src = h.write_csv(tmp_path / "a.csv", [h.canon(0, user_id="", price="-1", propensity="2")])
     ingest_paths(wh, src, CFG)
-    (code, reason), = h.query(wh, "SELECT reason_code, reason FROM rejected_events")
+    ((code, reason),) = h.query(wh, "SELECT reason_code, reason FROM rejected_events")
     assert code == "missing_user_id"
-    assert reason == ('user_id is empty; propensity "2" is not a probability in (0, 1]; '
-                      'price "-1" is not a number >= 0')
+    assert reason == (
+        'user_id is empty; propensity "2" is not a probability in (0, 1]; '
+        'price "-1" is not a number >= 0'
+    )
 
 
 def test_bad_response_flag(tmp_path: Path, wh: Path, h) -> None:
-    mapping = parse_mapping({
-        "columns": {"ts": "t", "user_id": "u", "item_id": "i",
-                    "event_type": {"value": "impression"}},
-        "responses": {"click": "click"},
-    })
-    src = h.write_csv(tmp_path / "a.csv", [{"t": "2024-01-01", "u": "u", "i": "i", "click": "2"},
-                                           {"t": "2024-01-01", "u": "u", "i": "j",
-                                            "click": "maybe"}], ("t", "u", "i", "click"))
+    mapping = parse_mapping(
+        {
+            "columns": {
+                "ts": "t",
+                "user_id": "u",
+                "item_id": "i",
+                "event_type": {"value": "impression"},
+            },
+            "responses": {"click": "click"},
+        }
+    )
+    src = h.write_csv(
+        tmp_path / "a.csv",
+        [
+            {"t": "2024-01-01", "u": "u", "i": "i", "click": "2"},
+            {"t": "2024-01-01", "u": "u", "i": "j", "click": "maybe"},
+        ],
+        ("t", "u", "i", "click"),
+    )
     report = ingest_paths(wh, src, CFG, mapping=mapping)
     assert (report.files[0].rows_loaded, report.files[0].rows_rejected) == (1, 1)
     assert h.query(wh, "SELECT reason_code, reason FROM rejected_events") == [
-        ("bad_response_flag", 'response flag(s) ["click=maybe"] are not 0/1 or true/false')]
+        ("bad_response_flag", 'response flag(s) ["click=maybe"] are not 0/1 or true/false')
+    ]
     assert h.query(wh, "SELECT count(*) FROM events WHERE event_type = 'click'") == [(1,)]
 
 
 def test_wrong_types_in_parquet(tmp_path: Path, wh: Path, h) -> None:
     pq = tmp_path / "a.parquet"
     con = duckdb.connect()
-    con.sql("SELECT 'e' || i AS event_id, TIMESTAMPTZ '2024-01-01 00:00:00+00' AS ts, "
-            "i AS user_id, 's' AS session_id, 'view' AS event_type, 7 AS item_id, "
-            "[0.5, 2.0, 2.0, 1.0][i + 1] AS position, NULL::DOUBLE AS propensity, "
-            "['3', 'x', '4.5', '1e400'][i + 1] AS price, NULL AS request_id "
-            "FROM range(4) t(i)").write_parquet(str(pq))
+    con.sql(
+        "SELECT 'e' || i AS event_id, TIMESTAMPTZ '2024-01-01 00:00:00+00' AS ts, "
+        "i AS user_id, 's' AS session_id, 'view' AS event_type, 7 AS item_id, "
+        "[0.5, 2.0, 2.0, 1.0][i + 1] AS position, NULL::DOUBLE AS propensity, "
+        "['3', 'x', '4.5', '1e400'][i + 1] AS price, NULL AS request_id "
+        "FROM range(4) t(i)"
+    ).write_parquet(str(pq))
     con.close()
     report = ingest_paths(wh, pq, CFG)
     f = report.files[0]
     assert (f.rows_loaded, f.rows_rejected) == (1, 3), f.message
     # numbers become text ids, whole DOUBLE positions become integers
     assert h.query(wh, "SELECT user_id, item_id, position, price FROM events") == [
-        ("2", "7", 2, 4.5)]
+        ("2", "7", 2, 4.5)
+    ]
     assert h.query(wh, "SELECT source_row, reason FROM rejected_events ORDER BY 1") == [
         (1, 'position "0.5" is not a whole number >= 0'),
         (2, 'price "x" is not a number >= 0'),
@@ -127,8 +174,7 @@ def test_wrong_types_in_parquet(tmp_path: Path, wh: Path, h) -> None:
     ]
 
 
-def test_malformed_csv_lines_are_rejected_with_line_numbers(tmp_path: Path, wh: Path,
-                                                            h) -> None:
+def test_malformed_csv_lines_are_rejected_with_line_numbers(tmp_path: Path, wh: Path, h) -> None:
     text = h.csv_text([h.canon(0), h.canon(1)])
     lines = text.splitlines()
     lines.insert(2, "e9,2024-03-04T10:00:00Z,u1")  # too few fields
@@ -140,8 +186,9 @@ def test_malformed_csv_lines_are_rejected_with_line_numbers(tmp_path: Path, wh: 
     assert f.status == "loaded", f.message
     assert (f.rows_read, f.rows_loaded, f.rows_rejected) == (4, 2, 2)
     assert f.reject_reasons == {"malformed_line": 2}
-    got = h.query(wh, "SELECT source_row, source_line, reason, raw FROM rejected_events "
-                      "ORDER BY source_line")
+    got = h.query(
+        wh, "SELECT source_row, source_line, reason, raw FROM rejected_events ORDER BY source_line"
+    )
     assert [g[:2] for g in got] == [(None, 3), (None, 5)]
     assert "MISSING COLUMNS" in got[0][2] and "TOO MANY COLUMNS" in got[1][2]
     assert json.loads(got[0][3]) == "e9,2024-03-04T10:00:00Z,u1"
@@ -164,7 +211,9 @@ def test_crlf_and_utf8_bom(tmp_path: Path, wh: Path, h) -> None:
     report = ingest_paths(wh, src, CFG)
     assert report.files[0].rows_loaded == 2, report.format_table()
     assert h.query(wh, "SELECT event_id, request_id FROM events ORDER BY 1") == [
-        ("e00000", "r00000"), ("e00001", "r00001")]
+        ("e00000", "r00000"),
+        ("e00001", "r00001"),
+    ]
 
 
 def test_unicode_and_html_looking_ids_are_kept_verbatim(tmp_path: Path, wh: Path, h) -> None:
@@ -191,29 +240,44 @@ def _truncated_gzip(path: Path) -> None:
 
 
 FILE_CASES = [
-    ("missing.csv", lambda p, h: h.write_csv(p, [{"ts": "2024-01-01", "user_id": "u"}],
-                                             ("ts", "user_id")),
-     r"missing.csv: missing column 'event_id' \(mapping key \[columns\] event_id\); .*"
-     r"column 'item_id' \(mapping key \[columns\] item_id\).* of mapping 'simulator' .*"
-     r"the file has columns: 'ts', 'user_id'\. Fix the mapping or the file"),
+    (
+        "missing.csv",
+        lambda p, h: h.write_csv(p, [{"ts": "2024-01-01", "user_id": "u"}], ("ts", "user_id")),
+        r"missing.csv: missing column 'event_id' \(mapping key \[columns\] event_id\); .*"
+        r"column 'item_id' \(mapping key \[columns\] item_id\).* of mapping 'simulator' .*"
+        r"the file has columns: 'ts', 'user_id'\. Fix the mapping or the file",
+    ),
     ("empty.csv", lambda p, h: p.write_bytes(b""), r"the file is empty \(0 bytes\)"),
-    ("trunc.csv.gz", lambda p, h: _truncated_gzip(p), r"Unexpected end of GZIP stream.*the compressed file is truncated or corrupt"),
+    (
+        "trunc.csv.gz",
+        lambda p, h: _truncated_gzip(p),
+        r"Unexpected end of GZIP stream.*the compressed file is truncated or corrupt",
+    ),
     ("bad.parquet", lambda p, h: _corrupt_parquet(p), r"cannot read the file"),
-    ("bad.jsonl", lambda p, h: p.write_text('{"event_id": "e1", "ts": \n{oops}\n'),
-     r"cannot read the file: .*(JSON|json)"),
+    (
+        "bad.jsonl",
+        lambda p, h: p.write_text('{"event_id": "e1", "ts": \n{oops}\n'),
+        r"cannot read the file: .*(JSON|json)",
+    ),
     ("binary.csv", lambda p, h: p.write_bytes(bytes(range(256)) * 40), r"cannot read the file"),
-    ("reserved.csv", lambda p, h: h.write_csv(p, [h.canon(0)], (*h.header, "__offrec_x")),
-     r"column '__offrec_x' starts with '__offrec_', which ingest reserves"),
-    ("mostly_bad.csv", lambda p, h: h.write_csv(p, [h.canon(0)] + [h.canon(i, ts="?")
-                                                                    for i in range(1, 4)]),
-     r"3 of 4 rows rejected \(75%: 3 bad_ts\); e.g. row 2: ts \"\?\" is not a timestamp\. "
-     r"That is more than \[ingest\] max_rejected_share = 0.5"),
+    (
+        "reserved.csv",
+        lambda p, h: h.write_csv(p, [h.canon(0)], (*h.header, "__offrec_x")),
+        r"column '__offrec_x' starts with '__offrec_', which ingest reserves",
+    ),
+    (
+        "mostly_bad.csv",
+        lambda p, h: h.write_csv(p, [h.canon(0)] + [h.canon(i, ts="?") for i in range(1, 4)]),
+        r"3 of 4 rows rejected \(75%: 3 bad_ts\); e.g. row 2: ts \"\?\" is not a timestamp\. "
+        r"That is more than \[ingest\] max_rejected_share = 0.5",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("name", "make", "message"), FILE_CASES, ids=[c[0] for c in FILE_CASES])
-def test_bad_file_is_refused_and_others_load(tmp_path: Path, wh: Path, h, name, make,
-                                             message: str) -> None:
+def test_bad_file_is_refused_and_others_load(
+    tmp_path: Path, wh: Path, h, name, make, message: str
+) -> None:
     raw = tmp_path / "raw"
     good = h.write_csv(raw / "a_good.csv", [h.canon(0)])
     _ = good
@@ -235,18 +299,28 @@ def test_bad_file_is_refused_and_others_load(tmp_path: Path, wh: Path, h, name, 
     after = h.snapshot(wh)
     # the refused file left no trace; only z_good.csv was added
     assert [r for r in after["events"] if r not in before["events"]] == [
-        r for r in after["events"] if r[11] == str(later.resolve())]
+        r for r in after["events"] if r[11] == str(later.resolve())
+    ]
     assert all(str(bad.resolve()) not in repr(rows) for rows in after.values())
 
 
 def test_unusable_ts_column_type(tmp_path: Path, wh: Path) -> None:
     pq = tmp_path / "a.parquet"
     con = duckdb.connect()
-    con.sql("SELECT true AS ts, 'u' AS user_id, 'i' AS item_id, 'view' AS event_type"
-            ).write_parquet(str(pq))
+    con.sql(
+        "SELECT true AS ts, 'u' AS user_id, 'i' AS item_id, 'view' AS event_type"
+    ).write_parquet(str(pq))
     con.close()
-    mapping = parse_mapping({"columns": {"ts": "ts", "user_id": "user_id", "item_id": "item_id",
-                                         "event_type": "event_type"}})
+    mapping = parse_mapping(
+        {
+            "columns": {
+                "ts": "ts",
+                "user_id": "user_id",
+                "item_id": "item_id",
+                "event_type": "event_type",
+            }
+        }
+    )
     report = ingest_paths(wh, pq, CFG, mapping=mapping)
     assert report.files[0].status == "failed"
     assert "column 'ts' ([columns] ts) has type BOOLEAN" in report.files[0].message
@@ -264,14 +338,29 @@ def test_unusable_ts_column_type(tmp_path: Path, wh: Path) -> None:
         ("data.xlsx", {}, IngestError, r"cannot tell the format from the file name"),
         ("emptydir", {}, IngestError, r"no raw log files found"),
         ("a.csv", {"date": "2024-13-01"}, IngestError, r"write the partition date as YYYY-MM-DD"),
-        ("a.csv", {"mapping": parse_mapping({"columns": {
-            "ts": "ts", "user_id": "user_id", "item_id": "item_id", "event_type": "event_type"},
-            "values": {"ts_timezone": "Mars/Olympus"}})}, MappingError,
-         r"ts_timezone = 'Mars/Olympus' is not a time zone name"),
+        (
+            "a.csv",
+            {
+                "mapping": parse_mapping(
+                    {
+                        "columns": {
+                            "ts": "ts",
+                            "user_id": "user_id",
+                            "item_id": "item_id",
+                            "event_type": "event_type",
+                        },
+                        "values": {"ts_timezone": "Mars/Olympus"},
+                    }
+                )
+            },
+            MappingError,
+            r"ts_timezone = 'Mars/Olympus' is not a time zone name",
+        ),
     ],
 )
-def test_run_level_errors(tmp_path: Path, wh: Path, h, monkeypatch, inputs, kwargs, error,
-                          message) -> None:
+def test_run_level_errors(
+    tmp_path: Path, wh: Path, h, monkeypatch, inputs, kwargs, error, message
+) -> None:
     monkeypatch.chdir(tmp_path)
     h.write_csv(tmp_path / "a.csv", [h.canon(0)])
     (tmp_path / "data.xlsx").write_bytes(b"PK")
@@ -284,20 +373,28 @@ def test_run_level_errors(tmp_path: Path, wh: Path, h, monkeypatch, inputs, kwar
 def test_locked_warehouse_gives_a_clear_message(tmp_path: Path, wh: Path, h) -> None:
     open_warehouse(wh).close()
     holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
             import duckdb, sys, time
             con = duckdb.connect({str(wh)!r})
             print("locked", flush=True)
             sys.stdin.readline()
-        """)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        """),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         src = h.write_csv(tmp_path / "a.csv", [h.canon(0)])
-        with pytest.raises(WarehouseLockedError,
-                           match=rf"warehouse {wh} is locked by another process \(held by PID "
-                                 rf"{holder.pid}\); wait for it to finish"):
+        with pytest.raises(
+            WarehouseLockedError,
+            match=rf"warehouse {wh} is locked by another process \(held by PID "
+            rf"{holder.pid}\); wait for it to finish",
+        ):
             ingest_paths(wh, src, CFG)
         with pytest.raises(WarehouseLockedError, match="is locked by another process"):
             open_warehouse(wh, read_only=True)
@@ -314,3 +411,18 @@ def test_not_a_database_file(tmp_path: Path, h) -> None:
         ingest_paths(fake, src, CFG)
     with pytest.raises(IngestError, match="is a directory"):
         ingest_paths(tmp_path, src, CFG)
+
+
+def test_events_table_with_another_schema_is_refused(tmp_path: Path, h) -> None:
+    wh = tmp_path / "w.duckdb"
+    con = duckdb.connect(str(wh))
+    con.execute("CREATE TABLE events (event_id VARCHAR, ts TIMESTAMP, user_id VARCHAR)")
+    con.close()
+    src = h.write_csv(tmp_path / "a.csv", [h.canon(0)])
+    with pytest.raises(
+        IngestError,
+        match=r"the warehouse's events table does not have the "
+        r"expected columns; it has \(event_id VARCHAR, ts "
+        r"TIMESTAMP, user_id VARCHAR\)",
+    ):
+        ingest_paths(wh, src, CFG)

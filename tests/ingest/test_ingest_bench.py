@@ -16,15 +16,21 @@ def test_bench_suite_runs_ours_and_plain_on_the_same_rows(tmp_path: Path) -> Non
     assert [c.name for c in suite.comparisons] == ["3,000 events, parquet", "3,000 events, csv"]
     results = run_suite(suite, opts)
     for r in results:
-        assert r.ours.extra == {"rows_read": 3000, "rows_loaded": 3000, "rows_rejected": 0,
-                                "rows_duplicate": 0}
+        assert r.ours.extra == {
+            "rows_read": 3000,
+            "rows_loaded": 3000,
+            "rows_rejected": 0,
+            "rows_duplicate": 0,
+        }
         assert r.baselines[0].extra == {"rows": 3000}
         assert r.ratios[r.baselines[0].name] > 0
     files = sorted(p.name for p in (tmp_path / "ingest-inputs").iterdir())
     assert files == ["events-3000-1.csv", "events-3000-1.parquet"]
     con = duckdb.connect()
-    ids = con.execute("SELECT count(DISTINCT event_id), count(*) FROM read_csv($p)",
-                      {"p": str(tmp_path / "ingest-inputs" / "events-3000-1.csv")}).fetchall()
+    ids = con.execute(
+        "SELECT count(DISTINCT event_id), count(*) FROM read_csv($p)",
+        {"p": str(tmp_path / "ingest-inputs" / "events-3000-1.csv")},
+    ).fetchall()
     con.close()
     assert ids == [(3000, 3000)]
     # inputs are reused, not regenerated, for the same size and seed

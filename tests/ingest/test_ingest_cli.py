@@ -16,7 +16,8 @@ runner = CliRunner()
 
 def _config(tmp_path: Path, extra: str = "") -> Path:
     cfg = tmp_path / "offrec.toml"
-    cfg.write_text(textwrap.dedent(f"""
+    cfg.write_text(
+        textwrap.dedent(f"""
         [paths]
         inputs = "raw"
         warehouse = "wh/warehouse.duckdb"
@@ -25,7 +26,8 @@ def _config(tmp_path: Path, extra: str = "") -> Path:
         threads = 1
         memory_limit = "1GB"
         {extra}
-    """))
+    """)
+    )
     return cfg
 
 
@@ -62,23 +64,46 @@ def test_refused_file_exits_2_after_loading_the_others(tmp_path: Path, h) -> Non
     assert "1 of 3 file(s) refused (see above); the other files were loaded" in result.output
     assert "Traceback" not in result.output
     wh = tmp_path / "wh" / "warehouse.duckdb"
-    assert sorted(r[0] for r in h.query(wh, "SELECT event_id FROM events")) == [
-        "e00000", "e00002"]
+    assert sorted(r[0] for r in h.query(wh, "SELECT event_id FROM events")) == ["e00000", "e00002"]
 
 
 def test_options_override_config(tmp_path: Path, h) -> None:
     cfg = _config(tmp_path)
     rr = tmp_path / "elsewhere" / "dt=2015-06-02" / "events.csv"
-    h.write_csv(rr, [{"timestamp": "1433221332117", "visitorid": "257597", "event": "view",
-                      "itemid": "355908", "transactionid": None}],
-                ("timestamp", "visitorid", "event", "itemid", "transactionid"))
+    h.write_csv(
+        rr,
+        [
+            {
+                "timestamp": "1433221332117",
+                "visitorid": "257597",
+                "event": "view",
+                "itemid": "355908",
+                "transactionid": None,
+            }
+        ],
+        ("timestamp", "visitorid", "event", "itemid", "transactionid"),
+    )
     other_wh = tmp_path / "other.duckdb"
-    result = runner.invoke(app, ["ingest", "-c", str(cfg), "-i", str(tmp_path / "elsewhere"),
-                                 "--date", "2015-06-02", "-w", str(other_wh),
-                                 "--mapping", "retailrocket"])
+    result = runner.invoke(
+        app,
+        [
+            "ingest",
+            "-c",
+            str(cfg),
+            "-i",
+            str(tmp_path / "elsewhere"),
+            "--date",
+            "2015-06-02",
+            "-w",
+            str(other_wh),
+            "--mapping",
+            "retailrocket",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert h.query(other_wh, "SELECT user_id, event_type, item_id, extra FROM events") == [
-        ("257597", "view", "355908", '{"transactionid":null}')]
+        ("257597", "view", "355908", '{"transactionid":null}')
+    ]
     bad = runner.invoke(app, ["ingest", "-c", str(cfg), "--mapping", "shopify"])
     assert bad.exit_code == 2
     assert "--mapping: mapping = 'shopify': not a built-in mapping" in bad.output
@@ -93,10 +118,17 @@ def test_locked_warehouse_exits_4(tmp_path: Path, h) -> None:
     wh = tmp_path / "wh" / "warehouse.duckdb"
     wh.parent.mkdir()
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys\n"
-                               f"c = duckdb.connect({str(wh)!r})\n"
-                               "print('locked', flush=True)\nsys.stdin.readline()\n"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys\n"
+            f"c = duckdb.connect({str(wh)!r})\n"
+            "print('locked', flush=True)\nsys.stdin.readline()\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         result = runner.invoke(app, ["ingest", "-c", str(cfg)])
@@ -105,3 +137,15 @@ def test_locked_warehouse_exits_4(tmp_path: Path, h) -> None:
     assert result.exit_code == 4, result.output
     assert "is locked by another process (held by PID" in result.output
     assert "Traceback" not in result.output
+
+
+def test_tty_progress_redraws_one_line(capsys) -> None:
+    from offrec.commands.ingest import tty_progress
+
+    show, end = tty_progress()
+    first, second = "ingest [####....] 1/2 files, 10 rows  a.csv", "ingest done"
+    show(first)
+    show(second)
+    end()
+    # the shorter second line is padded so no characters of the first remain visible
+    assert capsys.readouterr().err == f"\r{first}\r{second}{' ' * (len(first) - len(second))}\n"

@@ -38,8 +38,9 @@ def _healthy(wh: Path) -> None:
 # formats
 
 
-@pytest.mark.parametrize("fmt", ["csv", "csv.gz", "csv.zst", "parquet", "jsonl", "jsonl.gz",
-                                 "json"])
+@pytest.mark.parametrize(
+    "fmt", ["csv", "csv.gz", "csv.zst", "parquet", "jsonl", "jsonl.gz", "json"]
+)
 def test_every_format_loads_the_same_events(tmp_path: Path, wh: Path, h, fmt: str) -> None:
     rows = [h.canon(i) for i in range(5)]
     src = h.write_csv(tmp_path / "src.csv", rows)
@@ -50,8 +51,10 @@ def test_every_format_loads_the_same_events(tmp_path: Path, wh: Path, h, fmt: st
         compression = {"csv": "none", "csv.gz": "gzip", "csv.zst": "zstd"}[fmt]
         rel.write_csv(str(target), header=True, compression=compression)
     elif fmt == "parquet":
-        con.sql("SELECT * REPLACE (CAST(ts AS TIMESTAMPTZ) AS ts, CAST(price AS DOUBLE) AS "
-                "price, CAST(position AS INTEGER) AS position) FROM rel").write_parquet(str(target))
+        con.sql(
+            "SELECT * REPLACE (CAST(ts AS TIMESTAMPTZ) AS ts, CAST(price AS DOUBLE) AS "
+            "price, CAST(position AS INTEGER) AS position) FROM rel"
+        ).write_parquet(str(target))
     else:
         lines = "".join(json.dumps(r) + "\n" for r in rows)
         if fmt == "json":
@@ -64,8 +67,9 @@ def test_every_format_loads_the_same_events(tmp_path: Path, wh: Path, h, fmt: st
     report = ingest_paths(wh, target, CFG)
     _ok(report)
     assert report.files[0].rows_loaded == 5
-    got = h.query(wh, "SELECT event_id, ts, user_id, item_id, position, price FROM events "
-                      "ORDER BY event_id")
+    got = h.query(
+        wh, "SELECT event_id, ts, user_id, item_id, position, price FROM events ORDER BY event_id"
+    )
     assert got[0] == ("e00000", datetime(2024, 3, 4, 10, 0, 0), "u0", "i0", 0, 9.5)
     assert [r[0] for r in got] == [f"e{i:05d}" for i in range(5)]
     _healthy(wh)
@@ -95,15 +99,17 @@ def test_date_partition_only(tmp_path: Path, wh: Path, h) -> None:
     _ok(report)
     assert [Path(f.path).parent.name for f in report.files] == ["dt=2024-03-05"]
     assert h.query(wh, "SELECT event_id FROM events") == [("e00001",)]
-    with pytest.raises(IngestError, match=r"no files under a dt=2024-03-09/ directory; "
-                                          r"partitions found: dt=2024-03-04, dt=2024-03-05"):
+    with pytest.raises(
+        IngestError,
+        match=r"no files under a dt=2024-03-09/ directory; "
+        r"partitions found: dt=2024-03-04, dt=2024-03-05",
+    ):
         ingest_paths(wh, raw, CFG, date="2024-03-09")
     with pytest.raises(IngestError, match="write the partition date as YYYY-MM-DD"):
         ingest_paths(wh, raw, CFG, date="2024-3-5")
 
 
-def test_source_row_follows_file_order_across_many_chunks(tmp_path: Path, wh: Path,
-                                                          h) -> None:
+def test_source_row_follows_file_order_across_many_chunks(tmp_path: Path, wh: Path, h) -> None:
     # 300k rows span many DuckDB vectors, row groups and both threads
     n = 300_000
     src = tmp_path / "big.csv"
@@ -113,15 +119,20 @@ def test_source_row_follows_file_order_across_many_chunks(tmp_path: Path, wh: Pa
         "'%Y-%m-%dT%H:%M:%SZ') AS ts, 'u' || (i % 97) AS user_id, 's' || (i % 97) AS "
         "session_id, 'view' AS event_type, 'i' || (i % 13) AS item_id, NULL AS position, "
         "NULL AS propensity, CASE WHEN i % 50000 = 7 THEN -1 ELSE 1 END AS price, "
-        "NULL AS request_id FROM range($n) t(i)", params={"n": n}).write_csv(str(src))
+        "NULL AS request_id FROM range($n) t(i)",
+        params={"n": n},
+    ).write_csv(str(src))
     con.close()
-    report = ingest_paths(wh, src, IngestConfig(threads=2, memory_limit="1GB",
-                                                max_rejected_share=1.0))
+    report = ingest_paths(
+        wh, src, IngestConfig(threads=2, memory_limit="1GB", max_rejected_share=1.0)
+    )
     _ok(report)
     f = report.files[0]
     assert (f.rows_read, f.rows_loaded, f.rows_rejected) == (n, n - 6, 6)
-    mismatched = h.query(wh, "SELECT count(*) FROM events "
-                             "WHERE source_row <> CAST(substr(event_id, 2) AS BIGINT) + 1")
+    mismatched = h.query(
+        wh,
+        "SELECT count(*) FROM events WHERE source_row <> CAST(substr(event_id, 2) AS BIGINT) + 1",
+    )
     assert mismatched == [(0,)]
     rejected = h.query(wh, "SELECT source_row FROM rejected_events ORDER BY 1")
     assert [r[0] for r in rejected] == [i * 50000 + 8 for i in range(6)]
@@ -148,12 +159,15 @@ def test_source_row_follows_file_order_across_many_chunks(tmp_path: Path, wh: Pa
         ("2024-03-04", "auto", "UTC", datetime(2024, 3, 4)),
     ],
 )
-def test_timestamps_are_stored_in_utc(tmp_path: Path, wh: Path, h, text: str, unit: str,
-                                      tz: str, expected: datetime) -> None:
-    mapping = parse_mapping({
-        "columns": {"ts": "t", "user_id": "u", "item_id": "i", "event_type": {"value": "view"}},
-        "values": {"ts_unit": unit, "ts_timezone": tz},
-    })
+def test_timestamps_are_stored_in_utc(
+    tmp_path: Path, wh: Path, h, text: str, unit: str, tz: str, expected: datetime
+) -> None:
+    mapping = parse_mapping(
+        {
+            "columns": {"ts": "t", "user_id": "u", "item_id": "i", "event_type": {"value": "view"}},
+            "values": {"ts_unit": unit, "ts_timezone": tz},
+        }
+    )
     src = h.write_csv(tmp_path / "t.csv", [{"t": text, "u": "u1", "i": "i1"}], ("t", "u", "i"))
     report = ingest_paths(wh, src, CFG, mapping=mapping)
     _ok(report)
@@ -161,26 +175,38 @@ def test_timestamps_are_stored_in_utc(tmp_path: Path, wh: Path, h, text: str, un
 
 
 def test_ts_format_and_native_parquet_timestamps(tmp_path: Path, wh: Path, h) -> None:
-    mapping = parse_mapping({
-        "columns": {"ts": "t", "user_id": "u", "item_id": "i", "event_type": {"value": "view"}},
-        "values": {"ts_format": "%d/%m/%Y %H:%M", "ts_timezone": "America/New_York"},
-    })
-    src = h.write_csv(tmp_path / "t.csv", [{"t": "04/03/2024 05:00", "u": "u1", "i": "i1"}],
-                      ("t", "u", "i"))
+    mapping = parse_mapping(
+        {
+            "columns": {"ts": "t", "user_id": "u", "item_id": "i", "event_type": {"value": "view"}},
+            "values": {"ts_format": "%d/%m/%Y %H:%M", "ts_timezone": "America/New_York"},
+        }
+    )
+    src = h.write_csv(
+        tmp_path / "t.csv", [{"t": "04/03/2024 05:00", "u": "u1", "i": "i1"}], ("t", "u", "i")
+    )
     _ok(ingest_paths(wh, src, CFG, mapping=mapping))
     assert h.query(wh, "SELECT ts FROM events") == [(datetime(2024, 3, 4, 10),)]
     # Parquet: naive TIMESTAMP is local to ts_timezone, TIMESTAMPTZ is an instant
     pq = tmp_path / "t.parquet"
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    con.sql("SELECT TIMESTAMP '2024-03-04 05:00:00' AS t, TIMESTAMPTZ '2024-03-04 10:00:00+00' "
-            "AS tz, 'u1' AS u, 'i1' AS i").write_parquet(str(pq))
+    con.sql(
+        "SELECT TIMESTAMP '2024-03-04 05:00:00' AS t, TIMESTAMPTZ '2024-03-04 10:00:00+00' "
+        "AS tz, 'u1' AS u, 'i1' AS i"
+    ).write_parquet(str(pq))
     con.close()
     _ok(ingest_paths(tmp_path / "w2.duckdb", pq, CFG, mapping=mapping))
-    tz_mapping = parse_mapping({
-        "columns": {"ts": "tz", "user_id": "u", "item_id": "i", "event_type": {"value": "view"}},
-        "values": {"ts_timezone": "Asia/Tokyo"},
-    })
+    tz_mapping = parse_mapping(
+        {
+            "columns": {
+                "ts": "tz",
+                "user_id": "u",
+                "item_id": "i",
+                "event_type": {"value": "view"},
+            },
+            "values": {"ts_timezone": "Asia/Tokyo"},
+        }
+    )
     _ok(ingest_paths(tmp_path / "w3.duckdb", pq, CFG, mapping=tz_mapping))
     assert h.query(tmp_path / "w2.duckdb", "SELECT ts FROM events") == [(datetime(2024, 3, 4, 10),)]
     assert h.query(tmp_path / "w3.duckdb", "SELECT ts FROM events") == [(datetime(2024, 3, 4, 10),)]
@@ -191,17 +217,38 @@ def test_ts_format_and_native_parquet_timestamps(tmp_path: Path, wh: Path, h) ->
 
 
 def test_column_and_value_mapping_and_extra_columns(tmp_path: Path, wh: Path, h) -> None:
-    mapping = parse_mapping({
-        "columns": {"ts": "When", "user_id": "visitor", "item_id": "sku", "event_type": "kind",
-                    "price": "amount"},
-        "event_types": {"PDP": "view", "Basket": "add_to_cart", "order": "purchase"},
-    })
+    mapping = parse_mapping(
+        {
+            "columns": {
+                "ts": "When",
+                "user_id": "visitor",
+                "item_id": "sku",
+                "event_type": "kind",
+                "price": "amount",
+            },
+            "event_types": {"PDP": "view", "Basket": "add_to_cart", "order": "purchase"},
+        }
+    )
     header = ("When", "visitor", "sku", "kind", "amount", "campaign", "user-agent")
     rows = [
-        {"When": "2024-03-04T10:00:00Z", "visitor": "v1", "sku": "A", "kind": "pdp",
-         "amount": "3.5", "campaign": "spring", "user-agent": "x/1.0"},
-        {"When": "2024-03-04T10:00:01Z", "visitor": "v1", "sku": "A", "kind": " ORDER ",
-         "amount": "3.5", "campaign": None, "user-agent": "x/1.0"},
+        {
+            "When": "2024-03-04T10:00:00Z",
+            "visitor": "v1",
+            "sku": "A",
+            "kind": "pdp",
+            "amount": "3.5",
+            "campaign": "spring",
+            "user-agent": "x/1.0",
+        },
+        {
+            "When": "2024-03-04T10:00:01Z",
+            "visitor": "v1",
+            "sku": "A",
+            "kind": " ORDER ",
+            "amount": "3.5",
+            "campaign": None,
+            "user-agent": "x/1.0",
+        },
     ]
     src = h.write_csv(tmp_path / "shop.csv", rows, header)
     _ok(ingest_paths(wh, src, CFG, mapping=mapping))
@@ -212,29 +259,60 @@ def test_column_and_value_mapping_and_extra_columns(tmp_path: Path, wh: Path, h)
 
 
 def test_responses_become_events_sharing_the_request(tmp_path: Path, wh: Path, h) -> None:
-    mapping = parse_mapping({
-        "columns": {"ts": "timestamp", "user_id": {"per_row": True},
-                    "session_id": {"per_row": True}, "event_type": {"value": "impression"},
-                    "item_id": "item_id", "position": "position",
-                    "propensity": "propensity_score"},
-        "values": {"position_base": 1},
-        "responses": {"click": "click", "purchase": "bought"},
-    })
-    header = ("timestamp", "item_id", "position", "click", "bought", "propensity_score",
-              "user_feature_0")
+    mapping = parse_mapping(
+        {
+            "columns": {
+                "ts": "timestamp",
+                "user_id": {"per_row": True},
+                "session_id": {"per_row": True},
+                "event_type": {"value": "impression"},
+                "item_id": "item_id",
+                "position": "position",
+                "propensity": "propensity_score",
+            },
+            "values": {"position_base": 1},
+            "responses": {"click": "click", "purchase": "bought"},
+        }
+    )
+    header = (
+        "timestamp",
+        "item_id",
+        "position",
+        "click",
+        "bought",
+        "propensity_score",
+        "user_feature_0",
+    )
     rows = [
-        {"timestamp": "2019-11-24 00:00:17+00:00", "item_id": "3", "position": "1",
-         "click": "0", "bought": "false", "propensity_score": "0.0125", "user_feature_0": "ab"},
-        {"timestamp": "2019-11-24 00:00:18+00:00", "item_id": "7", "position": "3",
-         "click": "1", "bought": "true", "propensity_score": "0.0125", "user_feature_0": "cd"},
+        {
+            "timestamp": "2019-11-24 00:00:17+00:00",
+            "item_id": "3",
+            "position": "1",
+            "click": "0",
+            "bought": "false",
+            "propensity_score": "0.0125",
+            "user_feature_0": "ab",
+        },
+        {
+            "timestamp": "2019-11-24 00:00:18+00:00",
+            "item_id": "7",
+            "position": "3",
+            "click": "1",
+            "bought": "true",
+            "propensity_score": "0.0125",
+            "user_feature_0": "cd",
+        },
     ]
     src = h.write_csv(tmp_path / "obd.csv", rows, header)
     report = ingest_paths(wh, src, CFG, mapping=mapping)
     _ok(report)
     f = report.files[0]
     assert (f.rows_read, f.rows_loaded, f.events_loaded) == (2, 2, 4)
-    got = h.query(wh, "SELECT event_id, event_type, item_id, position, propensity, request_id, "
-                      "user_id, session_id, extra FROM events ORDER BY source_row, event_type")
+    got = h.query(
+        wh,
+        "SELECT event_id, event_type, item_id, position, propensity, request_id, "
+        "user_id, session_id, extra FROM events ORDER BY source_row, event_type",
+    )
     imp = [g for g in got if g[1] == "impression"]
     assert [(g[2], g[3], g[4]) for g in imp] == [("3", 0, 0.0125), ("7", 2, 0.0125)]
     second = [g for g in got if g[5] == imp[1][5]]
@@ -259,10 +337,20 @@ def test_duplicates_by_id_and_by_full_row(tmp_path: Path, wh: Path, h) -> None:
     _ok(report)
     assert (report.files[0].rows_loaded, report.files[0].rows_duplicate) == (2, 2)
     assert h.query(wh, "SELECT event_id, source_row, price FROM events ORDER BY 1") == [
-        ("e00000", 1, 9.5), ("e00001", 2, 9.5)]
+        ("e00000", 1, 9.5),
+        ("e00001", 2, 9.5),
+    ]
     # without an id column, identical rows are duplicates, different rows are not
-    mapping = parse_mapping({"columns": {"ts": "ts", "user_id": "user_id", "item_id": "item_id",
-                                         "event_type": "event_type"}})
+    mapping = parse_mapping(
+        {
+            "columns": {
+                "ts": "ts",
+                "user_id": "user_id",
+                "item_id": "item_id",
+                "event_type": "event_type",
+            }
+        }
+    )
     no_id = ("ts", "user_id", "item_id", "event_type")
     rows2 = [{k: r[k] for k in no_id} for r in (h.canon(5), h.canon(5), h.canon(6))]
     src2 = h.write_csv(tmp_path / "b.csv", rows2, no_id)
@@ -279,10 +367,10 @@ def test_duplicates_by_id_and_by_full_row(tmp_path: Path, wh: Path, h) -> None:
     _healthy(w2)
 
 
-def test_same_file_twice_is_a_no_op_and_changed_file_replaces(tmp_path: Path, wh: Path,
-                                                              h) -> None:
-    src = h.write_csv(tmp_path / "a.csv", [h.canon(i) for i in range(4)] + [
-        h.canon(9, propensity="0")])
+def test_same_file_twice_is_a_no_op_and_changed_file_replaces(tmp_path: Path, wh: Path, h) -> None:
+    src = h.write_csv(
+        tmp_path / "a.csv", [h.canon(i) for i in range(4)] + [h.canon(9, propensity="0")]
+    )
     first = ingest_paths(wh, src, CFG)
     _ok(first)
     before = h.snapshot(wh)
@@ -298,10 +386,16 @@ def test_same_file_twice_is_a_no_op_and_changed_file_replaces(tmp_path: Path, wh
     _ok(changed)
     assert changed.files[0].status == "replaced"
     assert h.query(wh, "SELECT event_id, price FROM events ORDER BY 1") == [
-        ("e00000", 1.25), ("e00005", 9.5), ("e00020", 9.5)]
+        ("e00000", 1.25),
+        ("e00005", 9.5),
+        ("e00020", 9.5),
+    ]
     assert h.query(wh, "SELECT count(*) FROM rejected_events") == [(0,)]
-    assert h.query(wh, "SELECT status, rows_loaded FROM ingest_files WHERE path = $p",
-                   {"p": str(src.resolve())}) == [("replaced", 2)]
+    assert h.query(
+        wh,
+        "SELECT status, rows_loaded FROM ingest_files WHERE path = $p",
+        {"p": str(src.resolve())},
+    ) == [("replaced", 2)]
     assert h.query(wh, "SELECT count(*) FROM ingest_log") == [(3,)]
     _healthy(wh)
 
@@ -309,21 +403,44 @@ def test_same_file_twice_is_a_no_op_and_changed_file_replaces(tmp_path: Path, wh
 def test_changing_the_mapping_reloads_the_file(tmp_path: Path, wh: Path, h) -> None:
     src = h.write_csv(tmp_path / "a.csv", [h.canon(0)])
     _ok(ingest_paths(wh, src, CFG))
-    mapping = parse_mapping({"columns": {"ts": "ts", "user_id": "session_id",
-                                         "item_id": "item_id", "event_type": "event_type"}})
+    mapping = parse_mapping(
+        {
+            "columns": {
+                "ts": "ts",
+                "user_id": "session_id",
+                "item_id": "item_id",
+                "event_type": "event_type",
+            }
+        }
+    )
     report = ingest_paths(wh, src, CFG, mapping=mapping)
     assert report.files[0].status == "replaced"
     assert h.query(wh, "SELECT user_id FROM events") == [("s0",)]
 
 
-@pytest.mark.parametrize("step", ["stg_insert_events.sql", "stg_update_sessions.sql",
-                                  "stg_insert_ingest_log.sql", "stg_delete_file_events.sql"])
-def test_crash_mid_file_leaves_the_warehouse_unchanged(tmp_path: Path, wh: Path, h,
-                                                       monkeypatch: pytest.MonkeyPatch,
-                                                       step: str) -> None:
-    mapping = parse_mapping({"columns": {"event_id": "event_id", "ts": "ts",
-                                         "user_id": "user_id", "item_id": "item_id",
-                                         "event_type": "event_type"}})
+@pytest.mark.parametrize(
+    "step",
+    [
+        "stg_insert_events.sql",
+        "stg_update_sessions.sql",
+        "stg_insert_ingest_log.sql",
+        "stg_delete_file_events.sql",
+    ],
+)
+def test_crash_mid_file_leaves_the_warehouse_unchanged(
+    tmp_path: Path, wh: Path, h, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    mapping = parse_mapping(
+        {
+            "columns": {
+                "event_id": "event_id",
+                "ts": "ts",
+                "user_id": "user_id",
+                "item_id": "item_id",
+                "event_type": "event_type",
+            }
+        }
+    )
     a = h.write_csv(tmp_path / "a.csv", [h.canon(i) for i in range(3)])
     _ok(ingest_paths(wh, a, CFG, mapping=mapping))
     h.write_csv(a, [h.canon(i) for i in range(2)] + [h.canon(7, price="-3")])
@@ -349,8 +466,9 @@ def test_crash_mid_file_leaves_the_warehouse_unchanged(tmp_path: Path, wh: Path,
     _healthy(wh)
 
 
-def test_duckdb_error_mid_file_is_reported_and_next_file_loads(tmp_path: Path, wh: Path, h,
-                                                               monkeypatch) -> None:
+def test_duckdb_error_mid_file_is_reported_and_next_file_loads(
+    tmp_path: Path, wh: Path, h, monkeypatch
+) -> None:
     a = h.write_csv(tmp_path / "a.csv", [h.canon(0)])
     b = h.write_csv(tmp_path / "b.csv", [h.canon(1)])
     real = load_module.run_sql
@@ -375,8 +493,17 @@ def test_duckdb_error_mid_file_is_reported_and_next_file_loads(tmp_path: Path, w
 
 
 def _sessions_mapping():
-    return parse_mapping({"columns": {"event_id": "event_id", "ts": "ts", "user_id": "user_id",
-                                      "item_id": "item_id", "event_type": "event_type"}})
+    return parse_mapping(
+        {
+            "columns": {
+                "event_id": "event_id",
+                "ts": "ts",
+                "user_id": "user_id",
+                "item_id": "item_id",
+                "event_type": "event_type",
+            }
+        }
+    )
 
 
 def _at(minute: int, second: int = 0) -> str:
@@ -389,8 +516,7 @@ def test_sessionisation_by_inactivity_gap(tmp_path: Path, wh: Path, h) -> None:
     rows.append(h.canon(50, ts=_at(5), user_id="u2", event_type="view"))
     src = h.write_csv(tmp_path / "a.csv", rows)
     _ok(ingest_paths(wh, src, CFG, mapping=_sessions_mapping()))
-    got = h.query(wh, "SELECT event_id, session_id FROM events WHERE user_id = 'u1' "
-                      "ORDER BY ts")
+    got = h.query(wh, "SELECT event_id, session_id FROM events WHERE user_id = 'u1' ORDER BY ts")
     sessions = [s for _, s in got]
     assert sessions[0] == sessions[1] == sessions[2]
     assert sessions[3] == sessions[4] != sessions[0]
@@ -401,22 +527,35 @@ def test_sessionisation_by_inactivity_gap(tmp_path: Path, wh: Path, h) -> None:
     # deterministic: a fresh warehouse gives the same ids
     w2 = tmp_path / "w2.duckdb"
     _ok(ingest_paths(w2, src, CFG, mapping=_sessions_mapping()))
-    assert h.query(w2, "SELECT event_id, session_id FROM events WHERE user_id = 'u1' "
-                       "ORDER BY ts") == got
+    assert (
+        h.query(w2, "SELECT event_id, session_id FROM events WHERE user_id = 'u1' ORDER BY ts")
+        == got
+    )
     _healthy(wh)
 
 
 def test_sessions_continue_and_merge_across_files(tmp_path: Path, wh: Path, h) -> None:
-    day1 = h.write_csv(tmp_path / "raw" / "dt=1" / "a.csv", [
-        h.canon(0, ts=_at(0), user_id="u1"), h.canon(1, ts=_at(10), user_id="u1"),
-        h.canon(2, ts=_at(100), user_id="u1")])
+    day1 = h.write_csv(
+        tmp_path / "raw" / "dt=1" / "a.csv",
+        [
+            h.canon(0, ts=_at(0), user_id="u1"),
+            h.canon(1, ts=_at(10), user_id="u1"),
+            h.canon(2, ts=_at(100), user_id="u1"),
+        ],
+    )
     _ok(ingest_paths(wh, day1, CFG, mapping=_sessions_mapping()))
     first = dict(h.query(wh, "SELECT event_id, session_id FROM events"))
     assert first["e00000"] == first["e00001"] != first["e00002"]
     # a later file continues the first session and bridges it with the second (gap 10..100)
-    day2 = h.write_csv(tmp_path / "raw" / "dt=2" / "b.csv", [
-        h.canon(3, ts=_at(35), user_id="u1"), h.canon(4, ts=_at(62), user_id="u1"),
-        h.canon(6, ts=_at(90), user_id="u1"), h.canon(5, ts=_at(300), user_id="u1")])
+    day2 = h.write_csv(
+        tmp_path / "raw" / "dt=2" / "b.csv",
+        [
+            h.canon(3, ts=_at(35), user_id="u1"),
+            h.canon(4, ts=_at(62), user_id="u1"),
+            h.canon(6, ts=_at(90), user_id="u1"),
+            h.canon(5, ts=_at(300), user_id="u1"),
+        ],
+    )
     _ok(ingest_paths(wh, day2, CFG, mapping=_sessions_mapping()))
     after = dict(h.query(wh, "SELECT event_id, session_id FROM events"))
     merged = {after[e] for e in ("e00000", "e00001", "e00002", "e00003", "e00004", "e00006")}
@@ -431,8 +570,10 @@ def test_sessions_continue_and_merge_across_files(tmp_path: Path, wh: Path, h) -
 
 
 def test_session_gap_config_change_rebuilds(tmp_path: Path, wh: Path, h) -> None:
-    src = h.write_csv(tmp_path / "a.csv", [h.canon(0, ts=_at(0), user_id="u1"),
-                                           h.canon(1, ts=_at(20), user_id="u1")])
+    src = h.write_csv(
+        tmp_path / "a.csv",
+        [h.canon(0, ts=_at(0), user_id="u1"), h.canon(1, ts=_at(20), user_id="u1")],
+    )
     _ok(ingest_paths(wh, src, CFG, mapping=_sessions_mapping()))
     assert h.query(wh, "SELECT count(DISTINCT session_id) FROM events") == [(1,)]
     short = IngestConfig(threads=1, memory_limit="1GB", session_gap_s=600)
@@ -444,8 +585,9 @@ def test_session_gap_config_change_rebuilds(tmp_path: Path, wh: Path, h) -> None
 def test_open_warehouse_creates_tables_and_reads_back(tmp_path: Path) -> None:
     path = tmp_path / "new" / "w.duckdb"
     con = open_warehouse(path)
-    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables")
-              .fetchall()}
+    tables = {
+        r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
     con.close()
     assert {"events", "rejected_events", "ingest_log", "ingest_files"} <= tables
     ro = open_warehouse(path, read_only=True)
