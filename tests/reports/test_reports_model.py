@@ -194,7 +194,8 @@ def test_garbage_files(make_run: Callable[..., Path]) -> None:
 
 
 METRICS_CASES = [
-    ({"epochs": []}, r"must be a JSON list of per-epoch objects"),
+    ({"n_updates": 3}, r"must be a JSON list of per-epoch objects"),
+    ({"epochs": {"epoch": 1}}, r"must be a JSON list of per-epoch objects"),
     ([{"step": 1}], r"key '\[0\].epoch': missing"),
     ([{"epoch": 1, "step": 1, "loss": "low"}], r"key '\[0\].loss': must be a finite number"),
     ([{"epoch": -1, "step": 1}], r"key '\[0\].epoch' = -1: must be >= 0"),
@@ -207,6 +208,18 @@ def test_bad_metrics(tmp_path: Path, data: Any, message: str) -> None:
     (tmp_path / "models" / "cql" / "metrics.json").write_text(json.dumps(data))
     with pytest.raises(ReportError, match=rf"models/cql/metrics.json.*{message}"):
         load_models(tmp_path)
+
+
+def test_offline_rl_metrics_format_is_read(tmp_path: Path) -> None:
+    """offline_rl writes {"n_updates", "epochs": [...]} with losses as loss_<name>."""
+    (tmp_path / "models" / "cql").mkdir(parents=True)
+    epochs = [{"epoch": 1, "step": 500, "loss_loss": 2.5, "loss_td_loss": 2.0, "td_error": 1.5,
+               "initial_value": 3.0, "agreement": 0.2, "ips": 0.7, "split": "validation"}]
+    (tmp_path / "models" / "cql" / "metrics.json").write_text(
+        json.dumps({"n_updates": 500, "epochs": epochs}))
+    (curves,) = load_models(tmp_path)
+    assert curves.name == "cql"
+    assert curves.epochs[0].loss == 2.5 and curves.epochs[0].td_error == 1.5
 
 
 def test_schema_classes_round_trip(make_run: Callable[..., Path], tmp_path: Path) -> None:
