@@ -146,3 +146,29 @@ def test_only_intact_offrec_model_directories_load(trained, tmp_path):
     with pytest.raises(TrainError, match="run directory .* does not exist"):
         load_model(tmp_path / "absent", "dqn")
     assert [i.name for i in list_models(copy)] == ["bcq", "double_dqn", "dqn"]
+
+
+def test_fitted_d3rlpy_scalers_are_used_saved_and_restored(mdp, tiny, tmp_path):
+    from offline_rl.train import train_algorithms
+
+    train, validation, spec, actions = mdp
+    cfg = tiny.small_config(
+        algorithms=("cql",),
+        n_steps=40,
+        n_steps_per_epoch=40,
+        cql={"observation_scaler": "standard", "reward_scaler": "standard"},
+    )
+    model = train_algorithms(train, validation, spec, actions, cfg, tmp_path / "run")["cql"]
+    obs_scaler = model.algo.config.observation_scaler
+    # fitted by d3rlpy on its transitions of the normalised inputs: mean ~0, std ~1
+    assert obs_scaler.built and np.abs(obs_scaler.mean).max() < 0.2
+    assert np.abs(obs_scaler.std - 1.0).max() < 0.1
+    rew_scaler = model.algo.config.reward_scaler
+    # d3rlpy fits on its transitions: timeout-final rows (no next state) are not among them
+    td_rewards = train.rewards[~train.timeouts]
+    assert rew_scaler.built and rew_scaler.mean == pytest.approx(td_rewards.mean(), rel=1e-5)
+    assert model.q_function.units == "scaled (standard reward scaler)"
+    loaded = load_model(tmp_path / "run", "cql")
+    assert loaded.algo.config.reward_scaler.mean == rew_scaler.mean
+    states = train.states[:50]
+    np.testing.assert_array_equal(loaded.q_values(states), model.q_values(states))
