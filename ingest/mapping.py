@@ -13,9 +13,9 @@ Column specs in ``[columns]`` (canonical name on the left)::
     event_type = { value = "impression" }                 # a constant
     user_id = { per_row = true }                          # every row its own id (its event_id)
 
-Source column names are never formatted into SQL: they are passed to DuckDB as bound values
-(``COLUMNS($name)``), so any header text is safe; names are still checked for emptiness and
-control characters to catch typos early.
+Source column names are never formatted into SQL: they reach DuckDB as bound values (session
+variables read by ``COLUMNS(getvariable('c_ts'))`` in sql/stg_events.sql), so any header text
+is safe; names are still checked for emptiness and control characters to catch typos early.
 """
 
 from __future__ import annotations
@@ -135,12 +135,6 @@ class Mapping:
             return list(EVENT_TYPES), list(EVENT_TYPES)
         pairs = sorted(self.event_types.items())
         return [k for k, _ in pairs], [v for _, v in pairs]
-
-    def source_columns(self) -> list[str]:
-        """Every source column the mapping reads (columns and response flags)."""
-        names = [s.name for s in self.columns.values() if s.kind == "column" and s.name]
-        names += list(self.responses.values())
-        return list(dict.fromkeys(names))
 
     def fingerprint(self) -> str:
         """A short hash of everything that changes the loaded rows (not name, description or

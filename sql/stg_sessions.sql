@@ -53,19 +53,12 @@ flagged AS (
 ),
 
 numbered AS (
+    -- the latest session start so far (ts ascending) is the start of the current session
     SELECT
         *,
-        sum(starts_session) OVER (
-            PARTITION BY user_id ORDER BY ts, event_id ROWS UNBOUNDED PRECEDING
-        ) AS session_no
+        max(CASE WHEN starts_session = 1 THEN ts END) OVER w AS session_start
     FROM flagged
-),
-
-started AS (
-    SELECT
-        *,
-        min(ts) OVER (PARTITION BY user_id, session_no) AS session_start
-    FROM numbered
+    WINDOW w AS (PARTITION BY user_id ORDER BY ts, event_id ROWS UNBOUNDED PRECEDING)
 )
 
 SELECT
@@ -74,4 +67,4 @@ SELECT
     CAST(old_session AS VARCHAR) AS old_session,
     's' || left(md5(user_id || chr(31) || strftime(session_start, '%Y-%m-%dT%H:%M:%S.%f')), 24)
         AS session_id
-FROM started
+FROM numbered

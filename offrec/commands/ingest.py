@@ -63,11 +63,11 @@ def register(app: typer.Typer) -> None:
             False, "--check", help="Afterwards run the whole-warehouse consistency checks."
         ),
     ) -> None:
-        """Load raw event logs into the warehouse: one transaction per file, unchanged files
-        skipped, bad rows kept in rejected_events.
+        """Load raw event logs into the warehouse (one transaction per file).
 
-        Exit codes: 0 every file loaded (or unchanged); 2 some file refused (the others are
-        loaded) or bad config; 4 the warehouse is locked by another process.
+        Unchanged files are skipped, bad rows are kept in rejected_events, a refused file does not stop the others.
+
+        Exit codes: 0 all loaded or unchanged; 2 a file was refused or the config is bad; 4 the warehouse is locked.
         """
         from ingest import IngestError, check_warehouse, ingest_paths
 
