@@ -108,13 +108,22 @@ def _data_suffix(path: Path) -> str:
     return suffixes[-1] if suffixes else ""
 
 
-def detect_format(path: Path, forced: str = "auto") -> tuple[str | None, str]:
-    """(format or None when unknown, compression) from the file name."""
-    last = path.suffix.lower()
-    compression = _COMPRESSIONS.get(last, "none")
-    if forced != "auto":
+def detect_format(
+    path: Path, forced: str = "auto", explicit: bool = False
+) -> tuple[str | None, str]:
+    """(format or None when the file is not to be read, compression) from the file name.
+
+    With a ``forced`` format (``[source] format``), files named for that format, files without
+    an extension (``part-00000``) and, when given explicitly, any file are read in it.
+    """
+    compression = _COMPRESSIONS.get(path.suffix.lower(), "none")
+    suffix = _data_suffix(path)
+    named = _FORMATS.get(suffix)
+    if forced == "auto":
+        return named, compression
+    if named == forced or suffix == "" or explicit:
         return forced, compression
-    return _FORMATS.get(_data_suffix(path)), compression
+    return None, compression
 
 
 def _hidden(part: str) -> bool:
@@ -163,7 +172,7 @@ def discover(
     files: list[SourceFile] = []
     skipped: list[Path] = []
     for path in candidates:
-        fmt, compression = detect_format(path, forced)
+        fmt, compression = detect_format(path, forced, explicit)
         if fmt is None:
             if explicit:
                 raise IngestError(

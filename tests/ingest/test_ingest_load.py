@@ -595,3 +595,30 @@ def test_open_warehouse_creates_tables_and_reads_back(tmp_path: Path) -> None:
     ro.close()
     with pytest.raises(IngestError, match="does not exist; load raw logs with `offrec ingest`"):
         open_warehouse(tmp_path / "missing.duckdb", read_only=True)
+
+
+def test_forced_format_reads_files_without_extension(tmp_path: Path, wh: Path, h) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "part-00000").write_text(h.csv_text([h.canon(0)]))
+    h.write_csv(raw / "part-00001.csv", [h.canon(1)])
+    (raw / "manifest.toml").write_text("x = 1\n")
+    (raw / "data.parquet").write_bytes(b"not read: another format")
+    mapping = parse_mapping(
+        {
+            "source": {"format": "csv"},
+            "columns": {
+                "ts": "ts",
+                "user_id": "user_id",
+                "item_id": "item_id",
+                "event_type": "event_type",
+            },
+        }
+    )
+    report = ingest_paths(wh, raw, CFG, mapping=mapping)
+    _ok(report)
+    assert [Path(f.path).name for f in report.files] == ["part-00000", "part-00001.csv"]
+    assert sorted(Path(p).name for p in report.skipped) == ["data.parquet", "manifest.toml"]
+    explicit = ingest_paths(tmp_path / "w2.duckdb", raw / "manifest.toml", CFG, mapping=mapping)
+    assert explicit.files[0].status == "failed"  # read as CSV because it was named explicitly
+    assert "missing column 'ts'" in explicit.files[0].message
