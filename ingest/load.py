@@ -503,7 +503,11 @@ def _utcnow() -> dt.datetime:
 
 
 class _watch:
-    """While a long statement runs, report DuckDB's query progress every half second."""
+    """While a long statement runs, report DuckDB's query progress in 10% steps.
+
+    Polled every half second from a helper thread; the steps keep line-per-message progress
+    consumers (logs) short, while a TTY bar still moves.
+    """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, progress: Progress | None, label: str):
         self.con, self.progress, self.label = con, progress, label
@@ -513,13 +517,16 @@ class _watch:
     def _loop(self) -> None:
         if self.progress is None:
             return
+        shown = -1
         while not self._stop.wait(0.5):
             try:
                 pct = self.con.query_progress()
             except duckdb.Error:
                 return
-            if pct >= 0:
-                self.progress(f"ingest   {self.label} {pct:.0f}%")
+            step = int(pct // 10) * 10
+            if pct >= 0 and step > shown:
+                shown = step
+                self.progress(f"ingest   {self.label} {step}%")
 
     def __enter__(self) -> _watch:
         if self.progress is not None:

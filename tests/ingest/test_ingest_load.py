@@ -622,3 +622,16 @@ def test_forced_format_reads_files_without_extension(tmp_path: Path, wh: Path, h
     explicit = ingest_paths(tmp_path / "w2.duckdb", raw / "manifest.toml", CFG, mapping=mapping)
     assert explicit.files[0].status == "failed"  # read as CSV because it was named explicitly
     assert "missing column 'ts'" in explicit.files[0].message
+
+
+def test_progress_reports_files_and_rows(tmp_path: Path, wh: Path, h) -> None:
+    raw = tmp_path / "raw"
+    h.write_csv(raw / "a.csv", [h.canon(0), h.canon(1)])
+    h.write_csv(raw / "b.csv", [h.canon(2)])
+    messages: list[str] = []
+    _ok(ingest_paths(wh, raw, CFG, progress=messages.append))
+    bars = [m for m in messages if m.startswith("ingest [")]
+    assert bars[0] == f"ingest [{'.' * 24}] 0/2 files, 0 rows  a.csv"
+    assert bars[1] == f"ingest [{'#' * 12}{'.' * 12}] 1/2 files, 2 rows  b.csv"
+    assert bars[-1] == f"ingest [{'#' * 24}] 2/2 files, 3 rows  done"
+    assert all(m.endswith("%") for m in messages if not m.startswith("ingest ["))
