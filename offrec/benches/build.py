@@ -1,6 +1,6 @@
 """``offrec bench build``: our full dataset build against a plain window query and pandas.
 
-Input: simulated events (``offrec.simulator``, ~6.35 events per session), 10M events at
+Input: simulated events (``offrec.simulator``; sessions sized by a pilot run), 10M events at
 ``--scale 1``, loaded once into a DuckDB warehouse in the work directory (reused when it
 already holds the same size and seed).
 
@@ -34,7 +34,6 @@ from offrec.bench import BenchOptions, BenchSuite, Comparison, Contender
 __all__ = ["suite", "prepare_warehouse", "plain_window_query", "pandas_build", "EVENTS_AT_SCALE_1"]
 
 EVENTS_AT_SCALE_1 = 10_000_000
-_EVENTS_PER_SESSION = 6.35
 _TOP_N = 50
 _K = 3
 
@@ -56,7 +55,7 @@ def prepare_warehouse(path: Path, n_events: int, seed: int) -> int:
             con.close()
         path.unlink()
     raw = path.parent / "raw-events"
-    n_sessions = max(10, int(round(n_events / _EVENTS_PER_SESSION)))
+    n_sessions = max(10, int(round(n_events / _events_per_session(seed))))
     write_logs(raw, SimulatorConfig(), n_sessions=n_sessions, seed=seed, overwrite=True)
     con = duckdb.connect(str(path))
     try:
@@ -76,6 +75,14 @@ def prepare_warehouse(path: Path, n_events: int, seed: int) -> int:
         con.close()
     shutil.rmtree(raw, ignore_errors=True)
     return n
+
+
+def _events_per_session(seed: int) -> float:
+    """Mean events per simulated session, from a 4,000-session pilot run."""
+    from offrec.simulator import SimulatorConfig, simulate_events
+
+    pilot = simulate_events(SimulatorConfig(), n_sessions=4000, seed=seed + 1)
+    return max(1.0, pilot.summary.n_events / 4000)
 
 
 PLAIN_QUERY = f"""
