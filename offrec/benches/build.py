@@ -59,6 +59,7 @@ def prepare_warehouse(path: Path, n_events: int, seed: int) -> int:
     write_logs(raw, SimulatorConfig(), n_sessions=n_sessions, seed=seed, overwrite=True)
     con = duckdb.connect(str(path))
     try:
+        con.execute("SET enable_progress_bar = false")
         con.execute(
             "CREATE TABLE events AS SELECT event_id, timezone('UTC', ts) AS ts, user_id, "
             "session_id, event_type, item_id, position, propensity, price, request_id, "
