@@ -157,12 +157,12 @@ def build_dataset(
         _check_events_table(con)
         fingerprint = _fingerprint(con)
         version = dataset_version_id(cfg, fingerprint)
-        params = _step_params(con, cfg, version, fingerprint)
+        params = _step_params(cfg, version, fingerprint)
         _say(progress, f"building dataset {version}")
         con.execute("BEGIN TRANSACTION")
         try:
             warnings = _run_int_steps(con, cfg, params, progress)
-            replaced = _write_version(con, cfg, version, params, fingerprint, progress)
+            replaced = _write_version(con, cfg, version, params, progress)
             summary = compute_summary(con, version, cfg, warnings=warnings)
             _write_version_row(con, cfg, version, params, fingerprint, summary)
             _say(progress, "running data-quality gates")
@@ -369,7 +369,6 @@ def _write_version(
     cfg: BuildConfig,
     version: str,
     params: dict[str, Any],
-    fingerprint: dict[str, Any],
     progress: Progress | None,
 ) -> bool:
     create_tables(con)
@@ -484,12 +483,8 @@ def _write_version_row(
 # parameters and input checks
 
 
-def _step_params(
-    con: duckdb.DuckDBPyConnection,
-    cfg: BuildConfig,
-    version: str,
-    fingerprint: dict[str, Any],
-) -> dict[str, Any]:
+def _step_params(cfg: BuildConfig, version: str, fingerprint: dict[str, Any]) -> dict[str, Any]:
+    """Every ``$parameter`` the steps use; times as TIMESTAMPs and epoch microseconds."""
     start, end = cfg.window
     window_start = start or _NO_START
     window_end = end or _NO_END

@@ -8,10 +8,11 @@ Contenders, all on that warehouse in this process:
 
 * ours: ``sql.build.build_dataset`` with the default ``[build]`` config: every ``int_``/``fct_``
   step, feature_spec, summary, the seven data-quality gates, the commit and the Parquet copies;
-* plain DuckDB window query (the limit): ONE ``CREATE TABLE AS`` that computes the same
-  per-impression state vector (step, previous actions, last interacted items, counts, times,
-  position, one-hot bag; no user history, rewards, splits, gates or Parquet) with LAG/LEAD and
-  running window aggregates over sessions, and the next state with LEAD;
+* plain DuckDB window query (the limit): ONE ``CREATE TABLE AS`` that computes a state vector
+  of the same layout per impression (step, previous actions, last interacted items taken from
+  the last 8 events, counts, times, position, one-hot bag; history zero; no rewards, splits,
+  feature statistics, gates or Parquet) with LAG/LEAD and running window aggregates over
+  sessions, and the next state with LEAD. It is a lower bound, not an equivalent;
 * pandas: a straightforward pandas implementation of the same features as ours (history and
   rewards included) into in-memory arrays.
 
