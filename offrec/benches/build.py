@@ -149,8 +149,15 @@ def plain_window_query(con: duckdb.DuckDBPyConnection) -> int:
     return int(con.execute("SELECT count(*) FROM plain_transitions").fetchall()[0][0])
 
 
-def pandas_build(con: duckdb.DuckDBPyConnection, lookback_days: float = 30.0) -> dict[str, Any]:
-    """The default build's state features, rewards and next states, written plainly in pandas."""
+def pandas_build(
+    con: duckdb.DuckDBPyConnection, lookback_days: float = 30.0, *, return_arrays: bool = False
+) -> dict[str, Any]:
+    """The default build's state features, rewards and next states, written plainly in pandas.
+
+    With ``return_arrays`` the result also holds ``event_ids``, ``states`` and
+    ``next_states`` (to compare with the SQL build). Sessions that started before the lookback
+    but have events inside it are not counted in ``hist_sessions`` (the SQL build counts them).
+    """
     ev = con.execute(
         "SELECT event_id, ts, user_id, session_id, event_type, item_id, position, propensity, "
         "price, request_id FROM events"
@@ -284,7 +291,10 @@ def pandas_build(con: duckdb.DuckDBPyConnection, lookback_days: float = 30.0) ->
     nxt = np.zeros_like(state)
     same = merged["session_id"].to_numpy()[1:] == merged["session_id"].to_numpy()[:-1]
     nxt[:-1][same] = state[1:][same]
-    return {"rows": int(len(merged)), "state_dim": int(state.shape[1])}
+    out: dict[str, Any] = {"rows": int(len(merged)), "state_dim": int(state.shape[1])}
+    if return_arrays:
+        out.update(event_ids=merged["event_id"].to_numpy(), states=state, next_states=nxt)
+    return out
 
 
 def suite(opts: BenchOptions) -> BenchSuite:

@@ -19,3 +19,29 @@ def test_bench_contenders_agree_on_the_decisions(tmp_path):
     assert ours["state_dim"] == pandas_["state_dim"] == 70
     assert set(result.ratios) == {"plain DuckDB window query", "pandas"}
     assert not (tmp_path / "datasets").exists(), "the suite cleans up its datasets"
+
+
+@pytest.mark.slow
+def test_pandas_reference_computes_the_same_states(tmp_path):
+    """The bench's pandas baseline is an independent implementation: states must agree."""
+    import duckdb
+    import numpy as np
+
+    from offrec.benches.build import pandas_build, prepare_warehouse
+    from sql.build import build_dataset
+    from sql.config import BuildConfig
+
+    prepare_warehouse(tmp_path / "w.duckdb", 20_000, 11)
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    res = build_dataset(con, BuildConfig(), datasets_dir=tmp_path / "ds")
+    ref = pandas_build(con, 30.0, return_arrays=True)
+    rows = con.execute(
+        "SELECT event_id, state, next_state FROM transitions WHERE dataset_version = $v",
+        {"v": res.version},
+    ).fetchall()
+    got = {e: (state, nxt or [0.0] * len(state)) for e, state, nxt in rows}
+    assert len(got) == ref["rows"] > 1000
+    states = np.array([got[e][0] for e in ref["event_ids"]], dtype=np.float32)
+    np.testing.assert_allclose(states, ref["states"], rtol=1e-5, atol=1e-4)
+    nexts = np.array([got[e][1] for e in ref["event_ids"]], dtype=np.float32)
+    np.testing.assert_allclose(nexts, ref["next_states"], rtol=1e-5, atol=1e-4)
