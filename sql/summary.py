@@ -5,8 +5,8 @@ be recomputed for any stored version with :func:`compute_summary`):
 
 * episodes and decisions per split, decisions dropped by ``max_episode_len``;
 * users and the share of new users' episodes, how episodes ended (terminal / timeout);
-* the action space and its coverage: the share of decisions whose item is one of the top-N
-  named actions (not ``other``), per split;
+* the action space, how many of its actions occur in the data (``seen``) and its coverage: the
+  share of decisions whose item is one of the top-N named actions (not ``other``), per split;
 * per reward component: the mean per decision and the share of decisions with a non-zero value;
 * the range of logged propensities and the share of decisions without one.
 """
@@ -85,7 +85,8 @@ def compute_summary(
             f"""
         SELECT avg(CASE WHEN action <> $other THEN 1.0 ELSE 0.0 END), avg(reward), {comp_sql},
                min(propensity), max(propensity),
-               avg(CASE WHEN propensity IS NULL THEN 1.0 ELSE 0.0 END)
+               avg(CASE WHEN propensity IS NULL THEN 1.0 ELSE 0.0 END),
+               count(DISTINCT action)
         FROM transitions WHERE dataset_version = $v
         """,
             {**v, "other": other_id},
@@ -96,7 +97,7 @@ def compute_summary(
         c: {"mean": _round(overall[2 + 2 * i]), "share_nonzero": _round(overall[3 + 2 * i])}
         for i, c in enumerate(COMPONENTS)
     }
-    p_min, p_max, p_missing = overall[2 + 2 * len(COMPONENTS) :]
+    p_min, p_max, p_missing, n_seen = overall[2 + 2 * len(COMPONENTS) :]
     state_dim = one(con.execute("SELECT count(*) FROM feature_spec WHERE dataset_version = $v", v))[
         0
     ]
@@ -112,6 +113,7 @@ def compute_summary(
         "actions": {
             "n_actions": int(n_actions),
             "named": int(n_actions) - 1,
+            "seen": int(n_seen),
             "top_n": cfg.top_n,
             "other_items": int(other_items or 0),
             "coverage": coverage,
@@ -148,7 +150,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"  ended      terminal {summary['ended']['terminal']}, timeout "
         f"{summary['ended']['timeout']}",
         f"  actions    {act['n_actions']} = {act['named']} named (top_n {act['top_n']}) + other "
-        f"({act['other_items']} items)",
+        f"({act['other_items']} items); {act.get('seen', '?')} occur in the data",
         "  coverage   share of decisions on named actions: "
         + ", ".join(f"{s} {_pct(act['coverage'].get(s))}" for s in (*SPLITS, "all")),
         f"  reward     mean {_num(summary['reward']['mean'])} per decision; per component "

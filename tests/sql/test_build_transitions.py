@@ -423,6 +423,7 @@ def test_action_space_top_n_from_train_only(con, events, build, named):
     ).fetchall()
     assert test_actions == [(1,)]
     assert res.summary["actions"]["coverage"]["test"] == 0.0
+    assert res.summary["actions"]["seen"] == 2 and res.summary["actions"]["other_items"] == 3
 
 
 def test_feature_spec_uses_train_statistics(con, events, build, named):
