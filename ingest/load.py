@@ -24,6 +24,7 @@ bounded by the keys table (tens of bytes per row), not by the file.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -95,7 +96,9 @@ def ingest_paths(
     report = IngestReport(warehouse=str(warehouse), skipped=[str(p) for p in skipped])
     con = open_warehouse(warehouse, threads=cfg.threads, memory_limit=cfg.memory_limit)
     try:
+        # rows need no order (source_row is explicit); progress goes to `progress`, not stdout
         con.execute("SET preserve_insertion_order = false")
+        con.execute("SET enable_progress_bar_print = false")
         tz = _check_timezone(con, mapping)
         rows_done = 0
         for i, src in enumerate(files):
@@ -165,10 +168,17 @@ def load_file(
             "write at least a header"
         )
         return base
-    base.content_hash = file_sha256(src.path)
+    stat = src.path.stat()
     current = _first(con, read_sql("stg_current_file.sql"), {"path": path})
-    if current is not None and _unchanged(current, base.content_hash, mapping, cfg):
-        return _unchanged_report(base, current, t0)
+    if current is not None and int(current[4]) == src.size:
+        # same size as the loaded version: probably unchanged, so hash before anything else
+        digest = file_sha256(src.path)
+        if _unchanged(current, digest, mapping, cfg):
+            base.content_hash = digest
+            return _unchanged_report(base, current, t0)
+        hasher = _Hasher(src.path, digest)
+    else:  # new or resized: it loads anyway, so hash on a helper thread meanwhile
+        hasher = _Hasher(src.path)
 
     started = _utcnow()
     in_transaction = False
@@ -178,7 +188,9 @@ def load_file(
         plan = _stage(con, src, mapping, timezone, progress)
         con.execute("BEGIN TRANSACTION")
         in_transaction = True
-        result = _load_staged(con, src, mapping, cfg, plan, base, current, started, progress)
+        result = _load_staged(
+            con, src, mapping, cfg, plan, base, current, started, progress, hasher, stat
+        )
         con.execute("COMMIT")
         in_transaction = False
     except (IngestError, duckdb.Error) as exc:
@@ -227,16 +239,23 @@ def _stage(
     """
     schema = open_source(con, src, mapping)
     plan = _plan(schema, mapping, src, timezone)
-    run_sql(
-        con, "stg_source_rows_parquet.sql" if src.format == "parquet" else "stg_source_rows.sql"
-    )
+    streamed = src.format == "parquet"
+    run_sql(con, "stg_source_rows_parquet.sql" if streamed else "stg_source_rows.sql")
     for name, value in plan.params.items():
         con.execute(f"SET VARIABLE {quote_ident(name)} = $value", {"value": value})
     # naive timestamps are read in the mapping's zone (until _reset_session)
     con.execute("SET TimeZone = $tz", {"tz": timezone})
     run_sql(con, "stg_events.sql")
     with _watch(con, progress, f"{src.path.name}: checking rows"):
-        run_sql(con, "stg_keys.sql")
+        if streamed:  # Parquet: read twice (keys now, rows at insert), nothing held
+            run_sql(con, "stg_rows_streamed.sql")
+            run_sql(con, "stg_keys.sql")
+        else:  # text: parse once into an ordered table, whose rowid numbers the rows
+            con.execute("SET preserve_insertion_order = true")
+            run_sql(con, "stg_stage_rows.sql")
+            con.execute("SET preserve_insertion_order = false")
+            run_sql(con, "stg_rows_staged.sql")
+            run_sql(con, "stg_keys_staged.sql")
     return plan
 
 
@@ -250,8 +269,10 @@ def _load_staged(
     current: tuple[Any, ...] | None,
     started: dt.datetime,
     progress: Progress | None,
+    hasher: _Hasher,
+    stat: os.stat_result,
 ) -> FileReport:
-    """Steps 3, 5-8 of the module docstring, inside the file's transaction."""
+    """Steps 3-8 of the module docstring, inside the file's transaction."""
     path = str(src.path)
     file_param = {"source_file": path}
     if plan.sessionise:
@@ -297,6 +318,13 @@ def _load_staged(
     }
     if read and rejected / read > cfg.max_rejected_share:
         raise IngestError(_too_many_rejects(con, path, read, rejected, reasons, mapping, cfg))
+    now = src.path.stat()
+    if (now.st_size, now.st_mtime_ns) != (stat.st_size, stat.st_mtime_ns):
+        raise IngestError(
+            f"{path}: the file changed while it was being loaded (still being written?); "
+            "nothing was loaded from it: run ingest again once it is complete"
+        )
+    base.content_hash = hasher.result()
     status = "replaced" if current is not None else "loaded"
     run_sql(
         con,
@@ -478,11 +506,20 @@ def _reset_session(con: duckdb.DuckDBPyConnection) -> None:
     """Back to UTC and drop the per-file temp objects (outside the transaction)."""
     try:
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET preserve_insertion_order = false")
+        existing = {
+            (str(kind), str(name))
+            for kind, name in con.execute(
+                "SELECT 'TABLE', table_name FROM duckdb_tables() WHERE temporary "
+                "UNION ALL SELECT 'VIEW', view_name FROM duckdb_views() WHERE temporary"
+            ).fetchall()
+        }
         for kind, name in _TEMP_OBJECTS:
-            con.execute(f"DROP {kind} IF EXISTS {name}")
+            if (kind, name) in existing:
+                con.execute(f"DROP {kind} {name}")
     except duckdb.Error:
         # the connection is unusable (e.g. interrupted); the caller's close() cleans up
-        pass
+        return
 
 
 def _first(
@@ -500,6 +537,31 @@ def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | N
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class _Hasher:
+    """SHA-256 of a file on a helper thread (hashlib releases the GIL while it hashes)."""
+
+    def __init__(self, path: Path, digest: str | None = None) -> None:
+        self._digest = digest
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if digest is None:
+            self._thread = threading.Thread(target=self._run, args=(path,), daemon=True)
+            self._thread.start()
+
+    def _run(self, path: Path) -> None:
+        try:
+            self._digest = file_sha256(path)
+        except OSError as exc:
+            self._error = exc
+
+    def result(self) -> str:
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None or self._digest is None:
+            raise IngestError(f"cannot hash the file: {self._error}")
+        return self._digest
 
 
 class _watch:
@@ -531,7 +593,6 @@ class _watch:
     def __enter__(self) -> _watch:
         if self.progress is not None:
             self.con.execute("SET enable_progress_bar = true")
-            self.con.execute("SET enable_progress_bar_print = false")
             self._thread = threading.Thread(target=self._loop, daemon=True)
             self._thread.start()
         return self

@@ -109,7 +109,12 @@ def plain_load(warehouse: Path, source: Path, fmt: str) -> dict[str, Any]:
 
     cfg = IngestConfig()
     con = duckdb.connect(
-        str(warehouse), config={"threads": cfg.threads, "memory_limit": cfg.memory_limit}
+        str(warehouse),
+        config={
+            "threads": cfg.threads,
+            "memory_limit": cfg.memory_limit,
+            "enable_progress_bar": False,  # as ours: nothing printed while it runs
+        },
     )
     try:
         reader = "read_parquet" if fmt == "parquet" else "read_csv"

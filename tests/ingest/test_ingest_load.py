@@ -635,3 +635,26 @@ def test_progress_reports_files_and_rows(tmp_path: Path, wh: Path, h) -> None:
     assert bars[1] == f"ingest [{'#' * 12}{'.' * 12}] 1/2 files, 2 rows  b.csv"
     assert bars[-1] == f"ingest [{'#' * 24}] 2/2 files, 3 rows  done"
     assert all(m.endswith("%") for m in messages if not m.startswith("ingest ["))
+
+
+def test_file_changing_during_the_load_is_refused(
+    tmp_path: Path, wh: Path, h, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = h.write_csv(tmp_path / "a.csv", [h.canon(0)])
+    real = load_module.run_sql
+
+    def appending(con, name, params=None, **kw):
+        result = real(con, name, params, **kw)
+        if name == "stg_insert_events.sql":  # a writer appends while we load
+            with src.open("a") as fh:
+                fh.write(",".join(h.canon(1).values()) + "\n")
+        return result
+
+    monkeypatch.setattr(load_module, "run_sql", appending)
+    report = ingest_paths(wh, src, CFG)
+    assert report.files[0].status == "failed"
+    assert "the file changed while it was being loaded" in report.files[0].message
+    assert h.query(wh, "SELECT count(*) FROM events") == [(0,)]
+    monkeypatch.setattr(load_module, "run_sql", real)
+    _ok(ingest_paths(wh, src, CFG))
+    assert h.query(wh, "SELECT count(*) FROM events") == [(2,)]
