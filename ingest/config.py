@@ -51,7 +51,13 @@ class IngestConfig:
             "max": 1,
         },
     )
-    memory_limit: str = field(default="2GB", metadata={"help": "DuckDB memory_limit"})
+    memory_limit: str = field(
+        default="1536MB",
+        metadata={
+            "help": "DuckDB memory_limit for loading; beyond it DuckDB spills to "
+            "<warehouse>.tmp/ (the default keeps the process under 2 GB)"
+        },
+    )
     threads: int = field(default=2, metadata={"help": "DuckDB threads", "min": 1, "max": 256})
 
     def __post_init__(self) -> None:
