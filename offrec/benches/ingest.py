@@ -110,13 +110,10 @@ def plain_load(warehouse: Path, source: Path, fmt: str) -> dict[str, Any]:
     cfg = IngestConfig()
     con = duckdb.connect(
         str(warehouse),
-        config={
-            "threads": cfg.threads,
-            "memory_limit": cfg.memory_limit,
-            "enable_progress_bar": False,  # as ours: nothing printed while it runs
-        },
+        config={"threads": cfg.threads, "memory_limit": cfg.memory_limit},
     )
     try:
+        con.execute("SET enable_progress_bar = false")  # as ours: nothing printed meanwhile
         reader = "read_parquet" if fmt == "parquet" else "read_csv"
         con.execute(f"CREATE TABLE events AS SELECT * FROM {reader}($p)", {"p": str(source)})
         rows = int(con.execute("SELECT count(*) FROM events").fetchall()[0][0])
