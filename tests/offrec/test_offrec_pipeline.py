@@ -176,7 +176,7 @@ def _kill_during(cfg_path: Path, stage: str) -> None:
             except (OSError, ValueError, KeyError):
                 status = None
             if status == "running":
-                time.sleep(0.3 if stage == "ingest" else 2.0)
+                time.sleep(0.3 if stage == "ingest" else 0.5)
                 break
             time.sleep(0.05)
         else:
