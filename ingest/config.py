@@ -52,7 +52,7 @@ class IngestConfig:
         },
     )
     memory_limit: str = field(
-        default="1536MB",
+        default="1280MB",
         metadata={
             "help": "DuckDB memory_limit for loading; beyond it DuckDB spills to "
             "<warehouse>.tmp/ (the default keeps the process under 2 GB)"

@@ -36,13 +36,14 @@ def make_inputs(directory: Path, n_events: int, seed: int) -> dict[str, Path]:
 
     Reuses files already made for the same ``n_events`` and ``seed`` in ``directory``.
     """
-    from offrec.simulator import SimulatorConfig, write_logs
-
     directory.mkdir(parents=True, exist_ok=True)
     tag = f"{n_events}-{seed}"
     paths = {"parquet": directory / f"events-{tag}.parquet", "csv": directory / f"events-{tag}.csv"}
     if all(p.exists() for p in paths.values()):
         return paths
+    # imported only when needed: the simulator's libraries would add to the measured RSS
+    from offrec.simulator import SimulatorConfig, write_logs
+
     base_dir = directory / f"base-{seed}"
     shutil.rmtree(base_dir, ignore_errors=True)
     sim = SimulatorConfig(format="parquet", n_days=_SHIFT_DAYS)
