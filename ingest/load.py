@@ -78,11 +78,13 @@ def ingest_paths(
     progress: Progress | None = None,
     *,
     mapping: Mapping | None = None,
+    force: bool = False,
 ) -> IngestReport:
     """Load every raw log file under ``inputs`` into the warehouse; one transaction per file.
 
     ``inputs``: a file, a directory, a glob or a ``dt=YYYY-MM-DD/`` tree; ``date`` keeps only
-    the ``dt=<date>`` partition. ``mapping`` overrides the one ``cfg`` names. Refused files do
+    the ``dt=<date>`` partition. ``mapping`` overrides the one ``cfg`` names; ``force`` reloads
+    files even when they are unchanged (their rows are replaced). Refused files do
     not raise: they are reported with status ``failed`` after the other files loaded (call
     ``report.raise_for_failures()`` to turn them into an error). Raises :class:`IngestError`
     for problems that stop the whole run: no input files, a bad mapping, a locked warehouse.
@@ -104,7 +106,7 @@ def ingest_paths(
         for i, src in enumerate(files):
             if progress is not None:
                 progress(_bar(i, len(files), rows_done, src.path.name))
-            result = load_file(con, src, mapping, cfg, timezone=tz, progress=progress)
+            result = load_file(con, src, mapping, cfg, timezone=tz, progress=progress, force=force)
             report.files.append(result)
             rows_done += result.rows_read if result.status in ("loaded", "replaced") else 0
         if progress is not None:
@@ -157,8 +159,12 @@ def load_file(
     *,
     timezone: str = "UTC",
     progress: Progress | None = None,
+    force: bool = False,
 ) -> FileReport:
-    """Load one file in one transaction on ``con`` (an open, writable warehouse)."""
+    """Load one file in one transaction on ``con`` (an open, writable warehouse).
+
+    ``force`` loads it even when it equals its loaded version (the rows are replaced).
+    """
     t0 = time.perf_counter()
     path = str(src.path)
     base = FileReport(path=path, status="failed", format=src.format, size_bytes=src.size)
@@ -170,7 +176,7 @@ def load_file(
         return base
     stat = src.path.stat()
     current = _first(con, read_sql("stg_current_file.sql"), {"path": path})
-    if current is not None and int(current[4]) == src.size:
+    if current is not None and int(current[4]) == src.size and not force:
         # same size as the loaded version: probably unchanged, so hash before anything else
         digest = file_sha256(src.path)
         if _unchanged(current, digest, mapping, cfg):

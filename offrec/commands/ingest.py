@@ -62,6 +62,9 @@ def register(app: typer.Typer) -> None:
         check: bool = typer.Option(
             False, "--check", help="Afterwards run the whole-warehouse consistency checks."
         ),
+        force: bool = typer.Option(
+            False, "--force", help="Reload files even if unchanged (replacing their rows)."
+        ),
     ) -> None:
         """Load raw event logs into the warehouse (one transaction per file).
 
@@ -85,7 +88,7 @@ def register(app: typer.Typer) -> None:
         target = warehouse if warehouse is not None else cfg.paths.warehouse
         show, end = tty_progress() if is_tty() else (None, lambda: None)
         try:
-            report = ingest_paths(target, inputs, ingest_cfg, date=date, progress=show)
+            report = ingest_paths(target, inputs, ingest_cfg, date=date, progress=show, force=force)
         finally:
             end()
         echo(report.format_table())

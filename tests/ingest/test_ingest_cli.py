@@ -50,6 +50,10 @@ def test_ingest_prints_a_table_and_is_idempotent(tmp_path: Path, h) -> None:
     statuses = [line.split()[1] for line in again.output.splitlines() if ".csv" in line]
     assert statuses == ["unchanged", "unchanged"]
     assert "nothing new: every file is unchanged since it was loaded" in again.output
+    forced = runner.invoke(app, ["ingest", "-c", str(cfg), "--force"])
+    assert forced.exit_code == 0, forced.output
+    statuses = [line.split()[1] for line in forced.output.splitlines() if ".csv" in line]
+    assert statuses == ["replaced", "replaced"]
     assert "checks: all passed" in again.output
 
 

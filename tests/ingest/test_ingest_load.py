@@ -658,3 +658,17 @@ def test_file_changing_during_the_load_is_refused(
     monkeypatch.setattr(load_module, "run_sql", real)
     _ok(ingest_paths(wh, src, CFG))
     assert h.query(wh, "SELECT count(*) FROM events") == [(2,)]
+
+
+def test_force_reloads_an_unchanged_file(tmp_path: Path, wh: Path, h) -> None:
+    src = h.write_csv(tmp_path / "a.csv", [h.canon(0), h.canon(1)])
+    _ok(ingest_paths(wh, src, CFG))
+    first = h.query(wh, "SELECT event_id, ingested_at FROM events ORDER BY 1")
+    again = ingest_paths(wh, src, CFG, force=True)
+    _ok(again)
+    assert again.files[0].status == "replaced"
+    after = h.query(wh, "SELECT event_id, ingested_at FROM events ORDER BY 1")
+    assert [r[0] for r in after] == [r[0] for r in first]
+    assert all(b[1] > a[1] for a, b in zip(first, after, strict=True))
+    assert h.query(wh, "SELECT count(*) FROM ingest_log") == [(2,)]
+    _healthy(wh)
