@@ -40,6 +40,7 @@ from offrec.atomic import atomic_path, atomic_write_json
 from offrec.config import OffrecConfig
 from offrec.errors import OffrecError
 from offrec.logs import log_event
+from reports.model import RESULT_COLUMNS
 
 __all__ = ["EvaluationResult", "PolicyUnderTest", "evaluate_run", "OBJECTIVES"]
 
@@ -414,12 +415,8 @@ def evaluate_run(
     return EvaluationResult(table, summary, [p.name for p in policies], out_dir, timings)
 
 
-_COLUMNS = [
-    "run_id", "policy", "estimator", "objective", "family", "value", "low", "high", "lift",
-    "lift_low", "lift_high", "rel_lift", "rel_lift_low", "rel_lift_high", "alpha",
-    "interval_method", "ess", "max_weight", "p99_weight", "zero_support_share",
-    "unsupported_mass", "n_decisions", "n_episodes", "propensity_source", "ground_truth",
-]
+#: the report's required ``ope_results`` columns, plus ``family`` (per_decision | per_session)
+_COLUMNS = [*RESULT_COLUMNS[:4], "family", *RESULT_COLUMNS[4:]]
 
 
 def _add_behaviour_rows(table: pd.DataFrame, rewards: dict[str, np.ndarray], test: Any,

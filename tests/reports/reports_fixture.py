@@ -15,6 +15,7 @@ import pandas as pd
 
 from ope.verdict import decide
 from reports.config import ReportConfig
+from reports.model import RESULT_COLUMNS
 
 __all__ = ["HOSTILE_IDS", "RunSpec", "make_run", "write_json"]
 
@@ -141,30 +142,7 @@ def _results(spec: RunSpec, rng: np.random.Generator) -> pd.DataFrame:
     df["propensity_source"] = spec.propensity_source
     return df[
         [
-            "run_id",
-            "policy",
-            "estimator",
-            "objective",
-            "value",
-            "low",
-            "high",
-            "lift",
-            "lift_low",
-            "lift_high",
-            "rel_lift",
-            "rel_lift_low",
-            "rel_lift_high",
-            "alpha",
-            "interval_method",
-            "ess",
-            "max_weight",
-            "p99_weight",
-            "zero_support_share",
-            "unsupported_mass",
-            "n_decisions",
-            "n_episodes",
-            "propensity_source",
-            "ground_truth",
+            *RESULT_COLUMNS,
             "family",
         ]
     ]
