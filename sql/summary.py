@@ -8,7 +8,13 @@ be recomputed for any stored version with :func:`compute_summary`):
 * the action space, how many of its actions occur in the data (``seen``) and its coverage: the
   share of decisions whose item is one of the top-N named actions (not ``other``), per split;
 * per reward component: the mean per decision and the share of decisions with a non-zero value;
-* the range of logged propensities and the share of decisions without one.
+* the range of logged propensities and the share of decisions without one;
+* cold start (:func:`cold_start_summary`, ``sql/summary_cold_start.sql``): the test split's
+  decisions on the ``other`` bucket, items and users the train split has not seen, and the
+  sessions of new users.
+
+:func:`item_categories` reads the named items' categories from ``events.extra`` when the raw
+events carry one (``sql/summary_item_categories.sql``).
 """
 
 from __future__ import annotations
@@ -21,8 +27,9 @@ import duckdb
 from sql.config import BuildConfig
 from sql.dataset import COMPONENTS
 from sql.fetch import one
+from sql.loader import read_sql
 
-__all__ = ["compute_summary", "format_summary", "SPLITS"]
+__all__ = ["compute_summary", "format_summary", "cold_start_summary", "item_categories", "SPLITS"]
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 
@@ -129,8 +136,53 @@ def compute_summary(
             "missing_share": _round(p_missing),
         },
         "state_dim": int(state_dim),
+        "cold_start": cold_start_summary(con, version),
         "warnings": list(warnings),
     }
+
+
+def cold_start_summary(con: duckdb.DuckDBPyConnection, version: str) -> dict[str, Any]:
+    """The test split against the train split of ``version`` (plain JSON-able values).
+
+    Keys: ``test_decisions``, ``other_decisions`` and ``other_share`` (decisions on the
+    ``other`` bucket); ``test_items``, ``new_items`` (no train decision shows them),
+    ``new_item_decisions`` and ``new_item_share``; ``test_users``, ``new_users`` (no train
+    episode); ``test_episodes``, ``new_user_episodes`` (``episodes.is_new_user``: no earlier
+    session of the user in the lookback), ``new_user_episode_share``,
+    ``new_user_decisions``. Shares are None when the test split is empty.
+    """
+    n_actions = one(
+        con.execute("SELECT count(*) FROM actions WHERE dataset_version = $v", {"v": version})
+    )[0]
+    cur = con.execute(
+        read_sql("summary_cold_start.sql"),
+        {"dataset_version": version, "other_action": int(n_actions) - 1},
+    )
+    names = [d[0] for d in cur.description]
+    row = {k: int(v or 0) for k, v in zip(names, one(cur), strict=True)}
+    dec, eps = row["test_decisions"], row["test_episodes"]
+    return {
+        **row,
+        "other_share": _round(row["other_decisions"] / dec) if dec else None,
+        "new_item_share": _round(row["new_item_decisions"] / dec) if dec else None,
+        "new_user_episode_share": _round(row["new_user_episodes"] / eps) if eps else None,
+    }
+
+
+def item_categories(con: duckdb.DuckDBPyConnection, version: str) -> dict[str, str]:
+    """item_id -> category of the named items of ``version`` whose raw events carry a
+    ``category`` (or ``category_id`` / ``categoryid``) key in ``events.extra``; empty when
+    none does or the warehouse has no ``events`` table."""
+    has_events = one(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'events' "
+            "AND table_schema = current_schema()"
+        )
+    )[0]
+    if not has_events:
+        return {}
+    rows = con.execute(read_sql("summary_item_categories.sql"), {"dataset_version": version})
+    return {str(item): str(cat) for item, cat in rows.fetchall()}
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -165,6 +217,14 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append(
             f"  propensity [{_num(prop['min'])}, {_num(prop['max'])}], missing on "
             f"{_pct(prop['missing_share'])} of decisions"
+        )
+    cold = summary.get("cold_start")
+    if cold:
+        lines.append(
+            f"  cold start test split: {_pct(cold['other_share'])} of decisions on other items; "
+            f"{cold['new_items']} of {cold['test_items']} items new ({_pct(cold['new_item_share'])}"
+            f" of decisions); {cold['new_users']} of {cold['test_users']} users not in train; "
+            f"{_pct(cold['new_user_episode_share'])} of sessions from new users"
         )
     for warning in summary.get("warnings", []):
         lines.append(f"  warning: {warning}")
