@@ -13,7 +13,10 @@ Public API (docs/ingest.md)::
 * :func:`open_warehouse` connects with a clear message when another process holds the file;
 * :func:`check_warehouse` runs the whole-warehouse consistency checks;
 * :func:`load_mapping` / :func:`parse_mapping` read mapping TOML (built-ins:
-  ``simulator``, ``retailrocket``, ``open_bandit``).
+  ``simulator``, ``retailrocket``, ``open_bandit``);
+* with ``IngestConfig(pseudonymise=("user_id", ...))`` ids are stored as keyed pseudonyms
+  (HMAC-SHA256); :func:`pseudonymise_ids` gives the pseudonyms of given raw ids and
+  :func:`load_pseudonym_key` the key a config points at.
 """
 
 from ingest.config import BUILTIN_MAPPINGS, IngestConfig
@@ -29,6 +32,7 @@ from ingest.mapping import (
     load_mapping,
     parse_mapping,
 )
+from ingest.pseudonymise import PseudonymKey, load_pseudonym_key, pseudonymise_ids
 from ingest.report import FileReport, IngestReport
 from ingest.warehouse import check_warehouse, open_warehouse
 
@@ -43,13 +47,16 @@ __all__ = [
     "IngestReport",
     "Mapping",
     "MappingError",
+    "PseudonymKey",
     "SourceOptions",
     "WarehouseLockedError",
     "builtin_mapping_path",
     "check_warehouse",
     "ingest_paths",
     "load_mapping",
+    "load_pseudonym_key",
     "open_warehouse",
     "parse_mapping",
+    "pseudonymise_ids",
     "resolve_mapping",
 ]

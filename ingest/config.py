@@ -8,11 +8,17 @@ from pathlib import Path
 
 from ingest.errors import IngestError
 
-__all__ = ["IngestConfig", "BUILTIN_MAPPINGS"]
+__all__ = ["IngestConfig", "BUILTIN_MAPPINGS", "PSEUDONYM_FIELDS", "TYPED_FIELDS"]
 
 #: Mapping names shipped with offrec (``ingest/mappings/<name>.toml``).
 BUILTIN_MAPPINGS: tuple[str, ...] = ("simulator", "retailrocket", "open_bandit")
 
+#: Canonical fields that may be pseudonymised (ids: text whose only use is equality).
+PSEUDONYM_FIELDS: tuple[str, ...] = ("user_id", "session_id", "request_id", "event_id", "item_id")
+#: Canonical fields that cannot be: the dataset needs their values (times, types, numbers).
+TYPED_FIELDS: tuple[str, ...] = ("ts", "event_type", "position", "propensity", "price")
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
 
 
@@ -59,6 +65,29 @@ class IngestConfig:
         },
     )
     threads: int = field(default=2, metadata={"help": "DuckDB threads", "min": 1, "max": 256})
+    pseudonymise: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "replace these values by a keyed hash (HMAC-SHA256) before anything is "
+            "written: canonical id fields (user_id, session_id, request_id, event_id, item_id) "
+            "and/or unmapped source columns; ids derived from a user id (session ids like "
+            "'<user>-s1') must be listed too. See docs/ingest.md, Pseudonymised users"
+        },
+    )
+    pseudonym_key_env: str = field(
+        default="OFFREC_PSEUDONYM_KEY",
+        metadata={
+            "help": "environment variable holding the pseudonym key (used when "
+            "pseudonym_key_file is not set)"
+        },
+    )
+    pseudonym_key_file: Path | None = field(
+        default=None,
+        metadata={
+            "help": "file holding the pseudonym key (outside the warehouse's directory, "
+            "[paths] datasets and runs); takes precedence over pseudonym_key_env"
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.mapping not in BUILTIN_MAPPINGS:
@@ -78,3 +107,34 @@ class IngestConfig:
             )
         if not self.session_gap_s > 0:
             raise IngestError(f"session_gap_s = {self.session_gap_s!r}: must be > 0")
+        self._check_pseudonymise()
+
+    def _check_pseudonymise(self) -> None:
+        if not isinstance(self.pseudonymise, tuple):
+            raise IngestError(
+                f'pseudonymise = {self.pseudonymise!r}: must be a list of names, e.g. ["user_id"]'
+            )
+        seen: set[str] = set()
+        for i, name in enumerate(self.pseudonymise):
+            key = f"pseudonymise[{i}] = {name!r}"
+            if not isinstance(name, str) or not name.strip():
+                raise IngestError(f"{key}: must be a non-empty column name")
+            if any(ord(ch) < 32 for ch in name) or len(name) > 255:
+                raise IngestError(
+                    f"{key}: control characters or more than 255 characters; is this really "
+                    "a column name?"
+                )
+            if name.lower() in TYPED_FIELDS:
+                raise IngestError(
+                    f"{key}: {name.lower()} cannot be pseudonymised (the dataset needs its "
+                    f"value); pseudonymise id fields ({', '.join(PSEUDONYM_FIELDS)}) or "
+                    "unmapped source columns"
+                )
+            if name.lower() in seen:
+                raise IngestError(f"{key}: listed twice (names match case-insensitively)")
+            seen.add(name.lower())
+        if not _ENV_NAME.match(self.pseudonym_key_env):
+            raise IngestError(
+                f"pseudonym_key_env = {self.pseudonym_key_env!r}: not an environment variable "
+                'name; use letters, digits and underscores, e.g. "OFFREC_PSEUDONYM_KEY"'
+            )

@@ -4,7 +4,9 @@ For each file (docs/ingest.md has the full story):
 
 1. hash it (SHA-256); the same content, mapping and session gap as its loaded version is a
    no-op (``unchanged``);
-2. open it as a DuckDB view and check the mapping's columns exist; ``sql/stg_events.sql``
+2. open it as a DuckDB view and check the mapping's columns exist; with ``[ingest]
+   pseudonymise``, ``sql/stg_pseudonymise.sql`` replaces the listed columns by their keyed
+   pseudonyms right there, so nothing after it sees a raw id; ``sql/stg_events.sql``
    defines the typed, validated rows as a view over it (nothing is copied), and
    ``sql/stg_keys.sql`` reads it once into a small keys table (row number, event id, verdict);
 3. ``BEGIN``; if an earlier version was loaded, delete its events and rejected rows;
@@ -27,7 +29,7 @@ import datetime as dt
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,8 +39,24 @@ import duckdb
 from ingest.config import IngestConfig
 from ingest.errors import IngestError, MappingError
 from ingest.mapping import CANONICAL_COLUMNS, Mapping, load_mapping
+from ingest.pseudonymise import (
+    PseudonymKey,
+    check_pseudonym_record,
+    install_pseudonymiser,
+    load_pseudonym_key,
+    pseudonym_columns,
+    redact,
+)
 from ingest.report import FileReport, IngestReport
-from ingest.sources import SourceFile, SourceSchema, discover, file_sha256, open_source, ts_kind
+from ingest.sources import (
+    RAW_VIEW,
+    SourceFile,
+    SourceSchema,
+    discover,
+    file_sha256,
+    open_source,
+    ts_kind,
+)
 from ingest.warehouse import open_warehouse
 from sql.loader import quote_ident, read_sql, run_sql
 
@@ -48,11 +66,13 @@ __all__ = ["ingest_paths", "load_file", "resolve_mapping", "Progress"]
 Progress = Callable[[str], None]
 
 _NULL_COL = "__offrec_null"
+_FILE_VIEW = "_offrec_file"
 _ROW_COL = "__offrec_row"
 _TEMP_OBJECTS = (
     ("VIEW", "_offrec_typed"),
     ("VIEW", "_offrec_src"),
     ("VIEW", "_offrec_raw"),
+    ("VIEW", _FILE_VIEW),
     ("TABLE", "_offrec_keys"),
     ("TABLE", "_offrec_skip"),
     ("TABLE", "_offrec_dup"),
@@ -79,12 +99,16 @@ def ingest_paths(
     *,
     mapping: Mapping | None = None,
     force: bool = False,
+    protected: Sequence[Path | str] = (),
 ) -> IngestReport:
     """Load every raw log file under ``inputs`` into the warehouse; one transaction per file.
 
     ``inputs``: a file, a directory, a glob or a ``dt=YYYY-MM-DD/`` tree; ``date`` keeps only
     the ``dt=<date>`` partition. ``mapping`` overrides the one ``cfg`` names; ``force`` reloads
-    files even when they are unchanged (their rows are replaced). Refused files do
+    files even when they are unchanged (their rows are replaced). With ``cfg.pseudonymise``
+    the key is read first (docs/ingest.md, Pseudonymised users): it must not lie in the
+    warehouse's directory nor under a ``protected`` directory (offrec passes its datasets and
+    runs directories), and must be the key the warehouse was loaded with. Refused files do
     not raise: they are reported with status ``failed`` after the other files loaded (call
     ``report.raise_for_failures()`` to turn them into an error). Raises :class:`IngestError`
     for problems that stop the whole run: no input files, a bad mapping, a locked warehouse.
@@ -95,9 +119,14 @@ def ingest_paths(
     if not files:
         extra = f" ({len(skipped)} file(s) with unknown extensions skipped)" if skipped else ""
         raise IngestError(f"input {inputs}: no raw log files found{extra}")
+    key = load_pseudonym_key(cfg, warehouse=warehouse, protected=protected)
     report = IngestReport(warehouse=str(warehouse), skipped=[str(p) for p in skipped])
     con = open_warehouse(warehouse, threads=cfg.threads, memory_limit=cfg.memory_limit)
     try:
+        check_pseudonym_record(con, cfg.pseudonymise, key)
+        if key is not None:
+            install_pseudonymiser(con, key)
+            run_sql(con, "stg_pseudonym_macro.sql")
         # rows need no order (source_row is explicit); progress goes to `progress`, not stdout
         con.execute("SET preserve_insertion_order = false")
         con.execute("SET enable_progress_bar_print = false")
@@ -106,7 +135,9 @@ def ingest_paths(
         for i, src in enumerate(files):
             if progress is not None:
                 progress(_bar(i, len(files), rows_done, src.path.name))
-            result = load_file(con, src, mapping, cfg, timezone=tz, progress=progress, force=force)
+            result = load_file(
+                con, src, mapping, cfg, timezone=tz, progress=progress, force=force, key=key
+            )
             report.files.append(result)
             rows_done += result.rows_read if result.status in ("loaded", "replaced") else 0
         if progress is not None:
@@ -160,11 +191,18 @@ def load_file(
     timezone: str = "UTC",
     progress: Progress | None = None,
     force: bool = False,
+    key: PseudonymKey | None = None,
 ) -> FileReport:
     """Load one file in one transaction on ``con`` (an open, writable warehouse).
 
-    ``force`` loads it even when it equals its loaded version (the rows are replaced).
+    ``force`` loads it even when it equals its loaded version (the rows are replaced). With
+    ``cfg.pseudonymise``, ``key`` must be the key :func:`ingest_paths` installed on ``con``.
     """
+    if cfg.pseudonymise and key is None:
+        raise IngestError(
+            "load_file: [ingest] pseudonymise is set but no key was given; use ingest_paths, "
+            "which reads the key and installs it on the connection"
+        )
     t0 = time.perf_counter()
     path = str(src.path)
     base = FileReport(path=path, status="failed", format=src.format, size_bytes=src.size)
@@ -191,7 +229,7 @@ def load_file(
     try:
         # Staging only writes connection-local temp tables, so it runs before the transaction
         # (the staged table's rowid is then the plain 0-based file row).
-        plan = _stage(con, src, mapping, timezone, progress)
+        plan = _stage(con, src, mapping, timezone, progress, cfg.pseudonymise)
         con.execute("BEGIN TRANSACTION")
         in_transaction = True
         result = _load_staged(
@@ -202,7 +240,7 @@ def load_file(
     except (IngestError, duckdb.Error) as exc:
         if in_transaction:
             con.execute("ROLLBACK")
-        base.message = _message(exc)
+        base.message = _message(exc, redacted=bool(cfg.pseudonymise))
         base.seconds = round(time.perf_counter() - t0, 3)
         return base
     except BaseException:
@@ -238,12 +276,23 @@ def _stage(
     mapping: Mapping,
     timezone: str,
     progress: Progress | None,
+    pseudonymise: Sequence[str] = (),
 ) -> _Plan:
     """Open the file, check the mapping fits, define the typed view and read the keys.
 
     Runs before the file's transaction: it only creates connection-local temp objects.
     """
-    schema = open_source(con, src, mapping)
+    if not pseudonymise:
+        schema = open_source(con, src, mapping)
+    else:
+        schema = open_source(con, src, mapping, view=_FILE_VIEW)
+        resolve = {name: schema.resolve(name) for name in _names_used(mapping, pseudonymise)}
+        columns = pseudonym_columns(schema.columns, resolve, mapping, pseudonymise, str(src.path))
+        if columns:
+            con.execute("SET VARIABLE offrec_pseudo_cols = $v", {"v": list(columns)})
+            run_sql(con, "stg_pseudonymise.sql")
+        else:  # nothing of this file is listed (e.g. an optional session_id column is absent)
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {RAW_VIEW} AS SELECT * FROM {_FILE_VIEW}")
     plan = _plan(schema, mapping, src, timezone)
     streamed = src.format == "parquet"
     run_sql(con, "stg_source_rows_parquet.sql" if streamed else "stg_source_rows.sql")
@@ -292,7 +341,7 @@ def _load_staged(
     stamp = {"source_file": path, "load_id": load_id, "ingested_at": started}
     run_sql(con, "stg_insert_rejected.sql", stamp)
     if src.format == "csv":
-        run_sql(con, "stg_insert_malformed.sql", stamp)
+        run_sql(con, "stg_insert_malformed.sql", {**stamp, "redact": bool(cfg.pseudonymise)})
     run_sql(con, "stg_duplicates.sql")
     run_sql(con, "stg_skip_rows.sql")
     if plan.sessionise:
@@ -484,12 +533,24 @@ _INTERNAL = (
 )
 
 
-def _message(exc: BaseException) -> str:
-    """One readable line from an IngestError or a DuckDB error."""
+def _names_used(mapping: Mapping, pseudonymise: Sequence[str]) -> list[str]:
+    """Source names pseudonym_columns() may look up: mapped columns and the listed names."""
+    names = [s.name for s in mapping.columns.values() if s.kind == "column" and s.name]
+    return [*names, *mapping.responses.values(), *pseudonymise]
+
+
+def _message(exc: BaseException, *, redacted: bool = False) -> str:
+    """One readable line from an IngestError or a DuckDB error.
+
+    ``redacted`` (ids are pseudonymised): quoted parts of a DuckDB message are blanked, since
+    DuckDB may quote the offending value or line.
+    """
     if isinstance(exc, IngestError):
         return str(exc)
     lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
     head = lines[0] if lines else type(exc).__name__
+    if redacted:
+        head = redact(head)
     if isinstance(exc, _INTERNAL):
         return f"internal error while loading (a bug in offrec ingest; please report): {head}"
     hint = ""

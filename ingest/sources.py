@@ -204,8 +204,10 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def open_source(con: duckdb.DuckDBPyConnection, src: SourceFile, mapping: Mapping) -> SourceSchema:
-    """Create temp view ``_offrec_raw`` over ``src`` and return its columns.
+def open_source(
+    con: duckdb.DuckDBPyConnection, src: SourceFile, mapping: Mapping, view: str = RAW_VIEW
+) -> SourceSchema:
+    """Create temp view ``view`` (``_offrec_raw``) over ``src`` and return its columns.
 
     CSV is read with every column as text so that a bad value rejects one row instead of
     failing the file; lines the parser cannot split are kept in ``_offrec_csv_errors``.
@@ -247,7 +249,7 @@ def open_source(con: duckdb.DuckDBPyConnection, src: SourceFile, mapping: Mappin
         )
     else:  # discover() only yields the three formats; a forced format is validated earlier
         raise IngestError(f"{path}: unsupported format {src.format!r}")
-    rel.create_view(RAW_VIEW, replace=True)
+    rel.create_view(view, replace=True)
     names, types = list(rel.columns), [str(t) for t in rel.types]
     if src.format == "parquet":  # the reader's row number, not a source column
         i = len(names) - 1 - names[::-1].index("file_row_number")

@@ -26,13 +26,20 @@ __all__ = [
 ]
 
 #: Tables (and the view) ingest creates, in creation order.
-TABLES: tuple[str, ...] = ("events", "rejected_events", "ingest_log", "ingest_files")
+TABLES: tuple[str, ...] = (
+    "events",
+    "rejected_events",
+    "ingest_log",
+    "ingest_files",
+    "ingest_pseudonymisation",
+)
 
 _SCHEMA_FILES = (
     "stg_create_events.sql",
     "stg_create_rejected_events.sql",
     "stg_create_ingest_log.sql",
     "stg_create_ingest_files.sql",
+    "stg_create_pseudonymisation.sql",
 )
 
 #: Whole-warehouse checks (``sql/checks/ingest_*.sql`` without parameters).
@@ -116,7 +123,7 @@ EVENTS_COLUMNS: tuple[tuple[str, str], ...] = (
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create ``events``, ``rejected_events``, ``ingest_log`` and ``ingest_files`` if absent.
+    """Create ingest's tables (:data:`TABLES`) if absent.
 
     An existing ``events`` table must have the contract's columns (it may have been made by
     hand or by an older tool); otherwise :class:`IngestError` says what differs.
