@@ -191,7 +191,8 @@ def _stage_ingest(ctx: _Context) -> dict[str, Any]:
 
     cfg = ctx.cfg
     report = ingest_paths(cfg.paths.warehouse, cfg.paths.inputs, cfg.ingest, date=ctx.opts.date,
-                          progress=ctx.opts.progress)
+                          progress=ctx.opts.progress,
+                          protected=(cfg.paths.datasets, cfg.paths.runs))
     files = [f.to_dict() for f in report.files]
     ctx.manifest.inputs = files
     totals = report.totals()

@@ -88,7 +88,10 @@ def register(app: typer.Typer) -> None:
         target = warehouse if warehouse is not None else cfg.paths.warehouse
         show, end = tty_progress() if is_tty() else (None, lambda: None)
         try:
-            report = ingest_paths(target, inputs, ingest_cfg, date=date, progress=show, force=force)
+            report = ingest_paths(
+                target, inputs, ingest_cfg, date=date, progress=show, force=force,
+                protected=(cfg.paths.datasets, cfg.paths.runs),
+            )
         finally:
             end()
         echo(report.format_table())
