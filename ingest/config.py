@@ -68,10 +68,9 @@ class IngestConfig:
     pseudonymise: tuple[str, ...] = field(
         default=(),
         metadata={
-            "help": "replace these values by a keyed hash (HMAC-SHA256) before anything is "
-            "written: canonical id fields (user_id, session_id, request_id, event_id, item_id) "
-            "and/or unmapped source columns; ids derived from a user id (session ids like "
-            "'<user>-s1') must be listed too. See docs/ingest.md, Pseudonymised users"
+            "help": "store these ids as keyed pseudonyms (HMAC-SHA256), replaced before anything "
+            "is written: id fields (user_id, session_id, request_id, event_id, item_id) or "
+            "unmapped source columns; also list ids that embed a user id (docs/ingest.md)"
         },
     )
     pseudonym_key_env: str = field(
