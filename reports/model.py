@@ -6,6 +6,8 @@ A run directory ``runs/<run_id>/`` holds (schemas in docs/reports.md)::
     data_summary.json                DataSummary     the data the run used
     evaluation/ope_results.parquet   ResultRow       one row per policy x estimator x objective
     evaluation/summary.json          EvaluationSummary  diagnostics and the stored verdict
+    evaluation/explain.json          Explanation     what changes if a policy ships (optional)
+    evaluation/segments.parquet      SegmentRow      new vs returning users (optional)
     models/<name>/metrics.json       ModelCurves     per-epoch training curves (optional)
 
 :meth:`ReportInput.load` reads and validates all of them and raises :class:`ReportError`
@@ -44,11 +46,15 @@ __all__ = [
     "STAGE_STATUSES",
     "OBJECTIVES",
     "RESULT_COLUMNS",
+    "SEGMENT_COLUMNS",
+    "EXPLAIN",
+    "SEGMENTS",
     "StageInfo",
     "Manifest",
     "DateRange",
     "EventCounts",
     "ActionCoverage",
+    "ColdStart",
     "DataSummary",
     "ResultRow",
     "WeightHistogram",
@@ -56,7 +62,16 @@ __all__ = [
     "BehaviourModel",
     "TopItem",
     "PolicyInfo",
+    "SegmentCount",
+    "SegmentInfo",
     "EvaluationSummary",
+    "ConcentrationStats",
+    "ShareMove",
+    "RankedChoice",
+    "ExampleDecision",
+    "PolicyChanges",
+    "Explanation",
+    "SegmentRow",
     "EpochMetrics",
     "ModelCurves",
     "ReportInput",
@@ -65,6 +80,8 @@ __all__ = [
     "data_summary_from_build",
     "load_summary",
     "load_results",
+    "load_explanation",
+    "load_segments",
     "load_models",
     "write_json",
 ]
@@ -75,6 +92,8 @@ MANIFEST = "manifest.json"
 DATA_SUMMARY = "data_summary.json"
 RESULTS = "evaluation/ope_results.parquet"
 SUMMARY = "evaluation/summary.json"
+EXPLAIN = "evaluation/explain.json"
+SEGMENTS = "evaluation/segments.parquet"
 METRICS = "models/<name>/metrics.json"
 
 PRODUCED_BY: dict[str, str] = {
@@ -82,6 +101,8 @@ PRODUCED_BY: dict[str, str] = {
     DATA_SUMMARY: "the build stage of `offrec nightly` (or `offrec build`)",
     RESULTS: "`offrec evaluate` (or `offrec nightly`)",
     SUMMARY: "`offrec evaluate` (or `offrec nightly`)",
+    EXPLAIN: "`offrec evaluate` (or `offrec nightly`)",
+    SEGMENTS: "`offrec evaluate` (or `offrec nightly`)",
     METRICS: "`offrec train` (or `offrec nightly`)",
 }
 
@@ -136,6 +157,39 @@ _RESULT_FLOATS = (
     "ground_truth",
 )
 _RESULT_INTS = ("n_decisions", "n_episodes")
+
+#: ``evaluation/segments.parquet`` columns (docs/reports.md): the primary objective's estimates
+#: on new-user sessions and on returning users' sessions, one row per
+#: (segment, policy, estimator, objective); ``baseline_value`` is the logged behaviour's value
+#: in that segment and the lifts are against it.
+SEGMENT_COLUMNS: tuple[str, ...] = (
+    "run_id",
+    "segment",
+    "policy",
+    "estimator",
+    "objective",
+    "family",
+    "value",
+    "low",
+    "high",
+    "baseline_value",
+    "lift",
+    "lift_low",
+    "lift_high",
+    "rel_lift",
+    "rel_lift_low",
+    "rel_lift_high",
+    "alpha",
+    "interval_method",
+    "ess",
+    "max_weight",
+    "p99_weight",
+    "zero_support_share",
+    "unsupported_mass",
+    "n_decisions",
+    "n_episodes",
+    "propensity_source",
+)
 
 T = TypeVar("T")
 
@@ -431,6 +485,67 @@ class ActionCoverage:
 
 
 @dataclass(frozen=True)
+class ColdStart:
+    """The test split against the train split (``sql.summary.cold_start_summary``).
+
+    ``other_share``: test decisions on the ``other`` bucket; ``new_items``: test items no train
+    decision shows (``new_item_share`` of test decisions are on them); ``new_users``: test
+    users without a train session; ``new_user_episodes``: test sessions of users with no
+    earlier session in the lookback (``new_user_episode_share`` of test sessions).
+    """
+
+    test_decisions: int
+    other_share: float | None
+    test_items: int
+    new_items: int
+    new_item_share: float | None
+    test_users: int
+    new_users: int
+    test_episodes: int
+    new_user_episodes: int
+    new_user_episode_share: float | None
+
+    KEYS = (
+        "test_decisions",
+        "other_share",
+        "test_items",
+        "new_items",
+        "new_item_share",
+        "test_users",
+        "new_users",
+        "test_episodes",
+        "new_user_episodes",
+        "new_user_episode_share",
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.KEYS}
+
+    @classmethod
+    def _read(cls, d: _Doc) -> ColdStart:
+        out = cls(
+            test_decisions=d.int("test_decisions"),
+            other_share=d.opt_float("other_share", lo=0, hi=1),
+            test_items=d.int("test_items"),
+            new_items=d.int("new_items"),
+            new_item_share=d.opt_float("new_item_share", lo=0, hi=1),
+            test_users=d.int("test_users"),
+            new_users=d.int("new_users"),
+            test_episodes=d.int("test_episodes"),
+            new_user_episodes=d.int("new_user_episodes"),
+            new_user_episode_share=d.opt_float("new_user_episode_share", lo=0, hi=1),
+        )
+        for part, whole in (
+            ("new_items", "test_items"),
+            ("new_users", "test_users"),
+            ("new_user_episodes", "test_episodes"),
+        ):
+            if getattr(out, part) > getattr(out, whole):
+                d.fail(part, f"= {getattr(out, part)} exceeds {whole} = {getattr(out, whole)}")
+        return out
+
+
+@dataclass(frozen=True)
 class DataSummary:
     """``data_summary.json``: the dataset behind the run."""
 
@@ -447,6 +562,7 @@ class DataSummary:
     episodes: int | None = None
     rejected_reasons: Mapping[str, int] = field(default_factory=dict)
     splits: Mapping[str, int] = field(default_factory=dict)
+    cold_start: ColdStart | None = None
 
     REWARD_RATE_KEYS = ("click", "cart", "purchase", "revenue")
 
@@ -476,6 +592,7 @@ class DataSummary:
                 },
                 "reward_rates": dict(self.reward_rates),
                 "rejected_reasons": dict(self.rejected_reasons),
+                "cold_start": None if self.cold_start is None else self.cold_start.to_dict(),
             }
         )
 
@@ -490,6 +607,7 @@ class DataSummary:
         for k in cls.REWARD_RATE_KEYS:
             rr.float(k, lo=0)
         n_actions = ac.int("n_actions", min_value=1)
+        cs = d.opt_sub("cold_start")
         seen = ac.opt_int("actions_seen")
         if seen is not None and seen > n_actions:
             ac.fail("actions_seen", f"= {seen} exceeds n_actions = {n_actions}")
@@ -512,6 +630,7 @@ class DataSummary:
             episodes=d.opt_int("episodes"),
             rejected_reasons=d.opt_mapping("rejected_reasons", lambda s, k: s.int(k)),
             splits=d.opt_mapping("splits", lambda s, k: s.int(k)),
+            cold_start=None if cs is None else ColdStart._read(cs),
         )
 
 
@@ -569,6 +688,7 @@ def data_summary_from_build(
                 "revenue": components["r_revenue"]["mean"],
                 "reward": build["reward"]["mean"],
             },
+            "cold_start": build.get("cold_start"),
         }
     except (KeyError, TypeError, AttributeError) as exc:
         raise ReportError(
@@ -642,6 +762,64 @@ class PolicyInfo:
 
 
 @dataclass(frozen=True)
+class SegmentCount:
+    """How many test decisions and sessions one segment holds (and whether it was
+    evaluated: a segment with too few sessions gets no estimates)."""
+
+    segment: str
+    n_decisions: int
+    n_episodes: int
+    decision_share: float
+    episode_share: float
+    evaluated: bool
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    """``summary.json`` ``segments``: how the segments are defined and their sizes."""
+
+    definition: str
+    objective: str
+    counts: tuple[SegmentCount, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "definition": self.definition,
+            "objective": self.objective,
+            "counts": [
+                {
+                    "segment": c.segment,
+                    "n_decisions": c.n_decisions,
+                    "n_episodes": c.n_episodes,
+                    "decision_share": c.decision_share,
+                    "episode_share": c.episode_share,
+                    "evaluated": c.evaluated,
+                }
+                for c in self.counts
+            ],
+        }
+
+
+def _read_segment_info(d: _Doc) -> SegmentInfo:
+    counts = []
+    for c in d.items("counts"):
+        ev = c.raw("evaluated")
+        if not isinstance(ev, bool):
+            c.fail("evaluated", f"must be true or false, got {ev!r}")
+        counts.append(
+            SegmentCount(
+                segment=c.str("segment"),
+                n_decisions=c.int("n_decisions"),
+                n_episodes=c.int("n_episodes"),
+                decision_share=c.float("decision_share", lo=0, hi=1),
+                episode_share=c.float("episode_share", lo=0, hi=1),
+                evaluated=ev,
+            )
+        )
+    return SegmentInfo(d.str("definition"), d.str("objective"), tuple(counts))
+
+
+@dataclass(frozen=True)
 class EvaluationSummary:
     """``evaluation/summary.json``: diagnostics that do not fit the results table, and the
     verdict computed by ``ope.verdict.decide`` when the evaluation ran."""
@@ -656,6 +834,7 @@ class EvaluationSummary:
     policies: Mapping[str, PolicyInfo] = field(default_factory=dict)
     n_bootstrap: int | None = None
     notes: tuple[str, ...] = ()
+    segments: SegmentInfo | None = None
 
     @property
     def primary_objective(self) -> str:
@@ -706,6 +885,7 @@ class EvaluationSummary:
                 "n_bootstrap": self.n_bootstrap,
                 "notes": list(self.notes),
                 "verdict": self.verdict.to_dict(),
+                "segments": None if self.segments is None else self.segments.to_dict(),
             }
         )
 
@@ -724,6 +904,7 @@ class EvaluationSummary:
         except OPEError as exc:
             raise ReportError(f"{d.file}: {exc} (written by {d.producer}; re-run it)") from None
         notes = d.opt_list("notes")
+        seg = d.opt_sub("segments")
         if not all(isinstance(n, str) for n in notes):
             d.fail("notes", "must be a list of strings")
         return cls(
@@ -740,6 +921,7 @@ class EvaluationSummary:
             ),
             n_bootstrap=d.opt_int("n_bootstrap", min_value=1),
             notes=tuple(notes),
+            segments=None if seg is None else _read_segment_info(seg),
         )
 
 
@@ -801,6 +983,258 @@ def _read_top_items(parent: _Doc, policy: str) -> tuple[TopItem, ...]:
 def load_summary(run_dir: Path | str) -> EvaluationSummary:
     """Read and validate ``<run_dir>/evaluation/summary.json``."""
     return EvaluationSummary._read(_read_json(Path(run_dir), SUMMARY))
+
+
+# --------------------------------------------------------------------------------------------
+# evaluation/explain.json
+
+
+@dataclass(frozen=True)
+class ConcentrationStats:
+    """How concentrated recommendations are over the actions (``ope.explain.concentration``):
+    share of the ``top_k`` most chosen actions, Gini (0 even .. 1 one action), entropy in nats,
+    entropy / ln(A), and exp(entropy) = the effective number of actions."""
+
+    top_k: int
+    top_k_share: float
+    gini: float
+    entropy: float
+    normalised_entropy: float
+    effective_actions: float
+
+
+@dataclass(frozen=True)
+class ShareMove:
+    """An item (or category) whose recommendation share moves from ``before`` (logged
+    behaviour) to ``after`` (the policy)."""
+
+    label: str
+    before: float
+    after: float
+
+    @property
+    def change(self) -> float:
+        return self.after - self.before
+
+
+@dataclass(frozen=True)
+class RankedChoice:
+    """One entry of a top-3 list: an item and its probability."""
+
+    label: str
+    prob: float
+
+
+@dataclass(frozen=True)
+class ExampleDecision:
+    """One test decision: the history in plain words, the logged item, both top-3 lists."""
+
+    row: int
+    history: str
+    logged: str
+    behaviour_top: tuple[RankedChoice, ...]
+    policy_top: tuple[RankedChoice, ...]
+    agree: bool
+
+
+@dataclass(frozen=True)
+class PolicyChanges:
+    """What changes if one policy ships (``ope.explain.PolicyExplanation.to_dict()``)."""
+
+    concentration: ConcentrationStats
+    behaviour_concentration: ConcentrationStats
+    gains: tuple[ShareMove, ...]
+    losses: tuple[ShareMove, ...]
+    category_gains: tuple[ShareMove, ...]
+    category_losses: tuple[ShareMove, ...]
+    disagreement: float
+    examples: tuple[ExampleDecision, ...]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """``evaluation/explain.json``: per policy, how its recommendations differ from the logs."""
+
+    run_id: str
+    n_decisions: int
+    categories_available: bool
+    categories_note: str
+    behaviour_top_source: str | None
+    policies: Mapping[str, PolicyChanges]
+
+    @classmethod
+    def _read(cls, d: _Doc) -> Explanation:
+        cat = d.sub("categories")
+        available = cat.raw("available")
+        if not isinstance(available, bool):
+            cat.fail("available", f"must be true or false, got {available!r}")
+        return cls(
+            run_id=d.str("run_id"),
+            n_decisions=d.int("n_decisions", min_value=1),
+            categories_available=available,
+            categories_note=cat.str("note"),
+            behaviour_top_source=d.opt_str("behaviour_top_source"),
+            policies=d.mapping("policies", _read_changes),
+        )
+
+
+def _read_concentration(d: _Doc) -> ConcentrationStats:
+    return ConcentrationStats(
+        top_k=d.int("top_k", min_value=1),
+        top_k_share=d.float("top_k_share", lo=0, hi=1 + 1e-9),
+        gini=d.float("gini", lo=0, hi=1),
+        entropy=d.float("entropy", lo=0),
+        normalised_entropy=d.float("normalised_entropy", lo=0, hi=1 + 1e-9),
+        effective_actions=d.float("effective_actions", lo=1 - 1e-9),
+    )
+
+
+def _read_moves(d: _Doc, key: str) -> tuple[ShareMove, ...]:
+    return tuple(
+        ShareMove(m.str("label"), m.float("before", lo=0, hi=1), m.float("after", lo=0, hi=1))
+        for m in (d.items(key) if d.has(key) else [])
+    )
+
+
+def _read_ranked(d: _Doc, key: str) -> tuple[RankedChoice, ...]:
+    return tuple(RankedChoice(r.str("label"), r.float("prob", lo=0, hi=1)) for r in d.items(key))
+
+
+def _read_changes(parent: _Doc, policy: str) -> PolicyChanges:
+    d = parent.sub(policy)
+    examples = []
+    for e in d.items("examples"):
+        agree = e.raw("agree")
+        if not isinstance(agree, bool):
+            e.fail("agree", f"must be true or false, got {agree!r}")
+        examples.append(
+            ExampleDecision(
+                row=e.int("row"),
+                history=e.str("history"),
+                logged=e.str("logged"),
+                behaviour_top=_read_ranked(e, "behaviour_top"),
+                policy_top=_read_ranked(e, "policy_top"),
+                agree=agree,
+            )
+        )
+    return PolicyChanges(
+        concentration=_read_concentration(d.sub("concentration")),
+        behaviour_concentration=_read_concentration(d.sub("behaviour_concentration")),
+        gains=_read_moves(d, "gains"),
+        losses=_read_moves(d, "losses"),
+        category_gains=_read_moves(d, "category_gains"),
+        category_losses=_read_moves(d, "category_losses"),
+        disagreement=d.float("disagreement", lo=0, hi=1),
+        examples=tuple(examples),
+    )
+
+
+def load_explanation(run_dir: Path | str) -> Explanation | None:
+    """Read and validate ``<run_dir>/evaluation/explain.json``; None when the run has none
+    (runs evaluated before it existed)."""
+    if not (Path(run_dir) / EXPLAIN).is_file():
+        return None
+    return Explanation._read(_read_json(Path(run_dir), EXPLAIN))
+
+
+# --------------------------------------------------------------------------------------------
+# evaluation/segments.parquet
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    """One row of ``segments.parquet``: an estimate on one segment (``None`` = n/a)."""
+
+    segment: str
+    policy: str
+    estimator: str
+    objective: str
+    family: str
+    value: float | None
+    low: float | None
+    high: float | None
+    baseline_value: float | None
+    lift: float | None
+    lift_low: float | None
+    lift_high: float | None
+    rel_lift: float | None
+    rel_lift_low: float | None
+    rel_lift_high: float | None
+    ess: float | None
+    n_decisions: int
+    n_episodes: int
+
+
+_SEGMENT_FLOATS = (
+    "value",
+    "low",
+    "high",
+    "baseline_value",
+    "lift",
+    "lift_low",
+    "lift_high",
+    "rel_lift",
+    "rel_lift_low",
+    "rel_lift_high",
+    "ess",
+)
+
+
+def load_segments(run_dir: Path | str) -> tuple[SegmentRow, ...]:
+    """Read and validate ``<run_dir>/evaluation/segments.parquet``; empty when absent."""
+    path = Path(run_dir) / SEGMENTS
+    producer = PRODUCED_BY[SEGMENTS]
+    if not path.is_file():
+        return ()
+    try:
+        df = pd.read_parquet(path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for a bad file
+        raise ReportError(
+            f"{path}: not a readable Parquet file ({exc}); re-run {producer}"
+        ) from None
+    missing = [c for c in SEGMENT_COLUMNS if c not in df.columns]
+    if missing:
+        raise ReportError(
+            f"{path}: missing column(s) {', '.join(missing)} (see docs/reports.md); "
+            f"re-run {producer}"
+        )
+    rows = []
+    seen: dict[tuple[str, str, str, str], int] = {}
+    for i, rec in enumerate(df.to_dict("records")):
+        for col in ("segment", "policy", "estimator", "objective", "family"):
+            if not isinstance(rec[col], str) or not rec[col]:
+                raise ReportError(
+                    f"{path}: row {i}: column {col!r} = {rec[col]!r}: must be a non-empty "
+                    f"string; re-run {producer}"
+                )
+        key = (rec["segment"], rec["policy"], rec["estimator"], rec["objective"])
+        if key in seen:
+            raise ReportError(
+                f"{path}: row {i}: (segment={key[0]!r}, policy={key[1]!r}, estimator="
+                f"{key[2]!r}, objective={key[3]!r}) repeats row {seen[key]}"
+            )
+        seen[key] = i
+        counts = {}
+        for col in ("n_decisions", "n_episodes"):
+            v = _float(rec[col])
+            if v is None or v < 0 or v != int(v):
+                raise ReportError(
+                    f"{path}: row {i}: column {col!r} = {rec[col]!r}: must be a whole number "
+                    f">= 0; re-run {producer}"
+                )
+            counts[col] = int(v)
+        rows.append(
+            SegmentRow(
+                segment=rec["segment"],
+                policy=rec["policy"],
+                estimator=rec["estimator"],
+                objective=rec["objective"],
+                family=rec["family"],
+                **{c: _float(rec[c]) for c in _SEGMENT_FLOATS},
+                **counts,
+            )
+        )
+    return tuple(rows)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1013,6 +1447,8 @@ class ReportInput:
     results: tuple[ResultRow, ...]
     models: tuple[ModelCurves, ...]
     missing: tuple[str, ...] = ()
+    explanation: Explanation | None = None
+    segments: tuple[SegmentRow, ...] = ()
 
     @property
     def run_id(self) -> str:
@@ -1068,7 +1504,23 @@ class ReportInput:
                 f"{v.objective}) but {RESULTS} has no such row; the two files come from "
                 f"different evaluations: re-run {PRODUCED_BY[SUMMARY]}"
             )
-        return cls(run_dir, manifest, data, summary, results, models, tuple(missing))
+        explanation = load_explanation(run_dir)
+        if explanation is not None and explanation.run_id != manifest.run_id:
+            raise ReportError(
+                f"{run_dir / EXPLAIN}: key 'run_id' = {explanation.run_id!r} does not match "
+                f"{MANIFEST} run_id {manifest.run_id!r}; re-run {PRODUCED_BY[EXPLAIN]}"
+            )
+        return cls(
+            run_dir,
+            manifest,
+            data,
+            summary,
+            results,
+            models,
+            tuple(missing),
+            explanation=explanation,
+            segments=load_segments(run_dir),
+        )
 
 
 def _expected(run_dir: Path, manifest: Manifest, rel: str, stage: str, missing: list[str]) -> bool:

@@ -33,7 +33,13 @@ from reports.config import ReportConfig
 from reports.errors import ReportError, ReportWriteError
 from reports.formatting import FILTERS
 from reports.history import INDEX_NAME, REPORT_NAME, RunEntry, discover_runs, load_trend
-from reports.model import OBJECTIVES, EvaluationSummary, ReportInput, ResultRow
+from reports.model import (
+    OBJECTIVES,
+    EvaluationSummary,
+    ReportInput,
+    ResultRow,
+    SegmentRow,
+)
 
 __all__ = [
     "ReportOutputs",
@@ -122,6 +128,86 @@ def _order_policies(inp: ReportInput, summary: EvaluationSummary) -> list[str]:
     rest = sorted(p for p in present if p != behaviour and p not in by_check)
     head = [behaviour] if behaviour in present else []
     return head + by_check + rest
+
+
+_SEGMENT_NAMES = {"new_user": "New users", "returning_user": "Returning users"}
+
+
+def _segment_name(segment: str) -> str:
+    return _SEGMENT_NAMES.get(segment, segment.replace("_", " "))
+
+
+def _changes_context(inp: ReportInput, policies: Sequence[str]) -> list[dict[str, Any]]:
+    """Per policy (in report order) its stored explanation, or nothing."""
+    ex = inp.explanation
+    if ex is None:
+        return []
+    return [{"policy": p, "c": ex.policies[p]} for p in policies if p in ex.policies]
+
+
+def _segments_context(
+    inp: ReportInput, summary: EvaluationSummary, policies: Sequence[str]
+) -> dict[str, Any] | None:
+    """New-vs-returning tables: one row per (policy, estimator), one column group per
+    segment; the behaviour's own value per segment and family heads each family."""
+    rows: Sequence[SegmentRow] = inp.segments
+    info = summary.segments
+    if not rows and info is None:
+        return None
+    rank = {"new_user": 0, "returning_user": 1}
+    # columns: the segments with estimates; the counts list every stored segment
+    segs = sorted(dict.fromkeys(r.segment for r in rows), key=lambda x: (rank.get(x, 2), x))
+    listed = list(segs)
+    if info is not None:
+        listed = sorted(
+            dict.fromkeys([*segs, *(c.segment for c in info.counts)]),
+            key=lambda x: (rank.get(x, 2), x),
+        )
+    ests = _order_estimators([r.estimator for r in rows])
+    by = {(r.policy, r.estimator, r.segment): r for r in rows}
+    families = _order_families([r.family for r in rows])
+    tables = []
+    for fam in families:
+        fam_rows = [r for r in rows if r.family == fam]
+        behaviour = {
+            s_: next((r.baseline_value for r in fam_rows if r.segment == s_), None) for s_ in segs
+        }
+        lines = [
+            {"policy": p, "estimator": e, "cells": [by.get((p, e, s_)) for s_ in segs]}
+            for p in policies
+            for e in ests
+            if any((p, e, s_) in by and by[(p, e, s_)].family == fam for s_ in segs)
+        ]
+        if lines:
+            tables.append(
+                {"family": fam, "scale": _scale(fam), "behaviour": behaviour, "lines": lines}
+            )
+    counts = {c.segment: c for c in info.counts} if info is not None else {}
+    # a lift whose intervals exclude 0 with opposite signs in two segments is worth a flag
+    split_calls = []
+    for p in policies:
+        for e in ests:
+            cells = [by.get((p, e, s_)) for s_ in segs]
+            signs = {
+                1 if c.lift_low > 0 else -1
+                for c in cells
+                if c is not None
+                and c.lift_low is not None
+                and c.lift_high is not None
+                and (c.lift_low > 0 or c.lift_high < 0)
+            }
+            if len(signs) > 1:
+                split_calls.append((p, e))
+    return {
+        "segments": [{"key": s_, "name": _segment_name(s_)} for s_ in segs],
+        "listed": [
+            {"key": s_, "name": _segment_name(s_), "count": counts.get(s_)} for s_ in listed
+        ],
+        "tables": tables,
+        "definition": info.definition if info is not None else None,
+        "objective": info.objective if info is not None else (rows[0].objective if rows else None),
+        "split_calls": split_calls,
+    }
 
 
 def _evaluation_context(inp: ReportInput, summary: EvaluationSummary) -> dict[str, Any]:
@@ -276,6 +362,9 @@ def _evaluation_context(inp: ReportInput, summary: EvaluationSummary) -> dict[st
         "per_objective": per_objective,
         "diagnostics": diagnostics,
         "top_items": [(p, s.top_items[p]) for p in policies if p in s.top_items],
+        "changes": _changes_context(inp, candidates),
+        "explanation": inp.explanation,
+        "segments": _segments_context(inp, summary, policies),
         "policy_info": s.policies,
         "first_row": inp.results[0],
         "forests": forests,
