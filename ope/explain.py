@@ -39,6 +39,7 @@ from ope.validation import (
     as_int_vector,
     check_same_length,
     make_rng,
+    show,
 )
 
 __all__ = [
@@ -210,7 +211,7 @@ def _as_shares(name: str, shares: Any) -> FloatArray:
     bad = ~np.isfinite(x) | (x < 0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise OPEError(f"{name}[{i}] = {x[i]!r}; shares must be finite and >= 0")
+        raise OPEError(f"{name}[{i}] = {show(x[i])}; shares must be finite and >= 0")
     if abs(x.sum() - 1.0) > 1e-6:
         raise OPEError(f"{name} sums to {x.sum():.8g}; shares must sum to 1")
     return x
@@ -244,7 +245,8 @@ def top_movers(
     before: Any, after: Any, labels: Sequence[str], k: int = 5
 ) -> tuple[tuple[Mover, ...], tuple[Mover, ...]]:
     """The ``k`` largest gains (``after - before > 0``, largest first) and losses (``< 0``,
-    most negative first). Ties go to the label that sorts first. ``before``/``after`` (m,)."""
+    most negative first). Ties (changes equal to 12 decimals) go to the label that sorts
+    first. ``before``/``after`` (m,)."""
     b = _as_shares("before", before)
     a = _as_shares("after", after)
     if b.shape != a.shape:
@@ -257,10 +259,12 @@ def top_movers(
     names = [str(x) for x in labels]
     movers = [Mover(names[i], float(b[i]), float(a[i])) for i in range(len(names))]
     gains = sorted(
-        (m for m, d in zip(movers, delta, strict=True) if d > 0), key=lambda m: (-m.change, m.label)
+        (m for m, d in zip(movers, delta, strict=True) if d > 0),
+        key=lambda m: (-round(m.change, 12), m.label),
     )
     losses = sorted(
-        (m for m, d in zip(movers, delta, strict=True) if d < 0), key=lambda m: (m.change, m.label)
+        (m for m, d in zip(movers, delta, strict=True) if d < 0),
+        key=lambda m: (round(m.change, 12), m.label),
     )
     return tuple(gains[:k]), tuple(losses[:k])
 

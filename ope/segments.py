@@ -32,6 +32,7 @@ from ope.validation import (
     as_int_vector,
     check_same_length,
     make_rng,
+    show,
 )
 
 __all__ = [
@@ -57,7 +58,7 @@ def new_user_segments(hist_sessions: Any) -> AnyArray:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise OPEError(
-            f"hist_sessions[{i}] = {h[i]!r}; it counts earlier sessions, so it must be a whole "
+            f"hist_sessions[{i}] = {show(h[i])}; it counts earlier sessions, so it must be a whole "
             "number >= 0 (pass the raw state column, not a normalised one)"
         )
     return np.where(h == 0, NEW, RETURNING).astype(object)
