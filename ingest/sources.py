@@ -209,6 +209,9 @@ def open_source(
 ) -> SourceSchema:
     """Create temp view ``view`` (``_offrec_raw``) over ``src`` and return its columns.
 
+    ``view`` is one of ingest's own names (never user input); the view lives in the
+    connection only, so the warehouse keeps no reference to the raw file.
+
     CSV is read with every column as text so that a bad value rejects one row instead of
     failing the file; lines the parser cannot split are kept in ``_offrec_csv_errors``.
     Hive partition values in the path (``dt=...``) are not added as columns: a row's content
@@ -249,7 +252,8 @@ def open_source(
         )
     else:  # discover() only yields the three formats; a forced format is validated earlier
         raise IngestError(f"{path}: unsupported format {src.format!r}")
-    rel.create_view(view, replace=True)
+    # a TEMP view: the relation's own create_view() would store it in the warehouse file
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {rel.sql_query()}")
     names, types = list(rel.columns), [str(t) for t in rel.types]
     if src.format == "parquet":  # the reader's row number, not a source column
         i = len(names) - 1 - names[::-1].index("file_row_number")

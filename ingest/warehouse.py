@@ -130,6 +130,8 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """
     for name in _SCHEMA_FILES:
         run_sql(con, name)
+    # ingest before 2026-11 left its per-file view in the warehouse (pointing at a raw file)
+    con.execute("DROP VIEW IF EXISTS main._offrec_raw")
     have = tuple(
         (str(n), str(t).upper())
         for n, t in con.execute(
