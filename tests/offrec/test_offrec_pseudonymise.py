@@ -149,9 +149,22 @@ def test_nightly_with_pseudonymised_users_leaks_no_raw_id(tmp_path: Path) -> Non
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OFFREC_PSEUDONYM_KEY": KEY}
     out = subprocess.run(
-        [sys.executable, "-m", "offrec", "nightly", "-c", str(cfg_path), "--run-id", "pz",
-         "--log-format", "json"],
-        capture_output=True, text=True, timeout=600, env=env,
+        [
+            sys.executable,
+            "-m",
+            "offrec",
+            "nightly",
+            "-c",
+            str(cfg_path),
+            "--run-id",
+            "pz",
+            "--log-format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     log_lines = [json.loads(line) for line in out.stderr.splitlines() if line.startswith("{")]
@@ -166,8 +179,9 @@ def test_nightly_with_pseudonymised_users_leaks_no_raw_id(tmp_path: Path) -> Non
     assert _file_leaks(cfg.paths.runs, ids) == {}
     # the key is stored nowhere either
     for root in (cfg.paths.datasets, cfg.paths.runs):
-        assert not any(KEY in p.read_bytes().decode("latin-1")
-                       for p in root.rglob("*") if p.is_file())
+        assert not any(
+            KEY in p.read_bytes().decode("latin-1") for p in root.rglob("*") if p.is_file()
+        )
     assert KEY not in out.stderr + out.stdout
 
     con = duckdb.connect(str(cfg.paths.warehouse), read_only=True)
@@ -181,7 +195,7 @@ def test_nightly_with_pseudonymised_users_leaks_no_raw_id(tmp_path: Path) -> Non
             "SELECT count(*) FROM ope_results WHERE estimator = 'dr' AND ground_truth IS NOT NULL"
         ).fetchone()[0]
         history = con.execute(
-            "SELECT max(state[o.\"offset\" + 1]) FROM transitions, feature_spec AS o "
+            'SELECT max(state[o."offset" + 1]) FROM transitions, feature_spec AS o '
             "WHERE o.name = 'hist_sessions' AND o.dataset_version = transitions.dataset_version"
         ).fetchone()[0]
     finally:
