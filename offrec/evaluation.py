@@ -636,6 +636,7 @@ def evaluate_run(
                 probs_next,
                 ev.gamma,
                 next_valid=~test.timeouts,
+                pscore=mu,
                 config=ev.fqe,
             )
             summary_extra["fqe"][put.name] = {

@@ -47,20 +47,30 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 import torch
 from torch import nn
 
 from ope.errors import OPEError
 from ope.types import FloatArray, IntArray
 
-__all__ = ["FQEConfig", "FQEResult", "FittedQ", "fit_fqe", "initial_state_rows"]
+__all__ = [
+    "FQEConfig",
+    "FQEResult",
+    "FQEInterval",
+    "FittedQ",
+    "fit_fqe",
+    "fqe_interval",
+    "initial_state_rows",
+]
 
 
 @dataclass(frozen=True)
@@ -109,6 +119,14 @@ class FQEConfig:
             "gt": 0,
         },
     )
+    weight_decay: float = field(
+        default=0.0,
+        metadata={
+            "help": "decoupled weight decay of the Q network (AdamW); regularises fits on "
+            "small data",
+            "min": 0,
+        },
+    )
     grad_clip: float = field(
         default=10.0, metadata={"help": "maximum gradient L2 norm per step", "gt": 0}
     )
@@ -150,10 +168,24 @@ class FQEConfig:
     divergence_ratio: float = field(
         default=1.5,
         metadata={
-            "help": "flag divergence when the last validation loss exceeds this multiple "
-            "of its minimum over the last patience epochs",
+            "help": "flag divergence when the loss rose at each of the last max(patience, 3) "
+            "+ 1 epochs to this multiple of the window's start (or the cube of it times its "
+            "minimum) while the value moved by more than 10 tolerances",
             "gt": 1,
         },
+    )
+    importance_weighting: str = field(
+        default="per_decision",
+        metadata={
+            "help": "when behaviour propensities are given, weight the regression rows by "
+            "pi(a|s) / mu(a|s) (per_decision), by the product of those ratios up to the row "
+            "(cumulative), or not at all (none); see docs/ope_models.md",
+            "choices": ("none", "per_decision", "cumulative"),
+        },
+    )
+    max_weight: float = field(
+        default=100.0,
+        metadata={"help": "importance weights of the regression are capped at this", "gt": 0},
     )
     seed: int = field(
         default=0, metadata={"help": "seed of initialisation, split, sampling", "min": 0}
@@ -191,6 +223,18 @@ class FQEConfig:
         _check_open(self.grad_clip, "FQEConfig.grad_clip", 0.0, math.inf)
         _check_open(self.tolerance, "FQEConfig.tolerance", 0.0, math.inf)
         _check_open(self.divergence_ratio, "FQEConfig.divergence_ratio", 1.0, math.inf)
+        _check_open(self.max_weight, "FQEConfig.max_weight", 0.0, math.inf)
+        if not (
+            isinstance(self.weight_decay, int | float)
+            and not isinstance(self.weight_decay, bool)
+            and 0.0 <= self.weight_decay < math.inf
+        ):
+            raise OPEError(f"FQEConfig.weight_decay == {self.weight_decay!r}, must be >= 0")
+        if self.importance_weighting not in _WEIGHTINGS:
+            raise OPEError(
+                f"FQEConfig.importance_weighting == {self.importance_weighting!r}: choose one "
+                f"of {', '.join(_WEIGHTINGS)}"
+            )
         if not (isinstance(self.tau, int | float) and 0.0 < self.tau <= 1.0):
             raise OPEError(f"FQEConfig.tau == {self.tau!r}, must be in (0, 1]")
         if self.reward_scale is not None:
@@ -202,6 +246,9 @@ class FQEConfig:
             raise OPEError(
                 f"FQEConfig.validation_fraction == {self.validation_fraction!r}, must be in [0, 1)"
             )
+
+
+_WEIGHTINGS = ("none", "per_decision", "cumulative")
 
 
 def _check_open(value: float, name: str, lo: float, hi: float) -> None:
@@ -530,6 +577,51 @@ def _validate(
     }
 
 
+def _regression_weights(
+    v: dict[str, Any], target_probs: npt.ArrayLike, pscore: npt.ArrayLike | None, cfg: FQEConfig
+) -> FloatArray | None:
+    """Capped importance weights of the regression rows ``(n,)``, or None (unweighted).
+
+    ``per_decision``: :math:`w_i = \\pi(a_i \\mid s_i) / \\mu_i`; ``cumulative``: the running
+    product :math:`\\prod_{k \\le t} w_{e,k}` over the episode's steps up to the row's, so the
+    weighted rows follow the target policy's distribution of (history, action) at each step.
+    Both are capped at ``max_weight``.
+    """
+    if pscore is None or cfg.importance_weighting == "none":
+        return None
+    n: int = v["s"].shape[0]
+    p = np.asarray(pscore)
+    if p.shape != (n,) or not np.issubdtype(p.dtype, np.number):
+        raise OPEError(f"pscore: expected a numeric array of shape ({n},), got {p.dtype} {p.shape}")
+    p = p.astype(np.float64)
+    bad = ~(np.isfinite(p) & (p > 0.0) & (p <= 1.0))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise OPEError(
+            f"pscore: row {row} is {float(p[row])!r}; behaviour propensities must be in (0, 1] "
+            "(leave pscore out to fit FQE without importance weights)"
+        )
+    probs = _as_probs(target_probs, "target_probs", n, v["n_actions"], np.ones(n, dtype=bool))
+    w = probs[np.arange(n), v["a"]].astype(np.float64) / p
+    if cfg.importance_weighting == "cumulative":
+        order = np.lexsort((v["steps"], _codes(v["ep"])))
+        codes = _codes(v["ep"])[order]
+        cum = pd.Series(w[order]).groupby(codes, sort=False).cumprod().to_numpy()
+        w = np.empty(n)
+        w[order] = cum
+    w = np.minimum(w, cfg.max_weight)
+    if not (w > 0).any():
+        raise OPEError(
+            "target_probs: the target policy gives probability 0 to every logged action, so "
+            'an importance-weighted FQE has no data (set importance_weighting = "none")'
+        )
+    return w
+
+
+def _codes(ep: npt.NDArray[Any]) -> IntArray:
+    return np.unique(ep, return_inverse=True)[1].astype(np.int64)
+
+
 def _episode_returns(
     r: FloatArray, ep: npt.NDArray[Any], steps: IntArray, gamma: float
 ) -> FloatArray:
@@ -588,6 +680,7 @@ def fit_fqe(
     gamma: float,
     *,
     next_valid: npt.ArrayLike | None = None,
+    pscore: npt.ArrayLike | None = None,
     config: FQEConfig | None = None,
 ) -> FQEResult:
     """Fit :math:`\\hat Q^\\pi` by FQE and estimate the policy value from initial states.
@@ -602,6 +695,12 @@ def fit_fqe(
     known (offrec's datasets store zeros for the next state of timeout rows: pass
     ``~timeouts``); such rows bootstrap from the learnt continuation value :math:`W(s, a)`.
     Timeout rows *with* a real next state are bootstrapped through like any other row.
+    ``pscore`` ``(n,)`` in ``(0, 1]``, optional: the behaviour probability of each logged
+    action. With it (and ``config.importance_weighting != "none"``) the regression is
+    importance weighted (rows are sampled with probability proportional to
+    ``min(w_i, max_weight)``, ``w_i = pi(a_i | s_i) / pscore_i`` or its running product over
+    the episode), which removes the bias of a behaviour policy that acts on information the
+    states do not hold (see the module docstring); ``target_probs`` is then checked on every row.
 
     Cost: at most ``2 * max_epochs * steps_per_epoch`` gradient steps of ``batch_size`` rows
     (held-out run, then refit) whatever ``n`` (sampling is with replacement from tensors built
@@ -624,6 +723,7 @@ def fit_fqe(
         gamma,
         next_valid,
     )
+    v["w"] = _regression_weights(v, target_probs, pscore, cfg)
     rng = np.random.default_rng(cfg.seed)
     gamma_f: float = v["gamma"]
     auto_scale, auto_delta = _auto_scales(_episode_returns(v["r"], v["ep"], v["steps"], gamma_f))
@@ -649,10 +749,16 @@ def fit_fqe(
     lo = min(float(r.min()), 0.0) / (1.0 - gamma_f)
     hi = max(float(r.max()), 0.0) / (1.0 - gamma_f)
     # stability is judged on the held-out loss, and on the training loss of epochs without one
-    loss_curves = [val_curve] if val_curve.size else [train_curve]
+    loss_curves = (
+        [val_curve] if val_curve.size else [train_curve[: train_curve.size - refit_epochs]]
+    )
+    value_curves = [value_curve[: value_curve.size - refit_epochs]]
     if refit_epochs:
         loss_curves.append(train_curve[-refit_epochs:])
-    warnings, diverged = _diagnose(value, init_vals, (lo, hi), loss_curves, converged, cfg)
+        value_curves.append(value_curve[-refit_epochs:])
+    warnings, diverged = _diagnose(
+        value, init_vals, (lo, hi), loss_curves, converged, cfg, value_curves, scale
+    )
     return FQEResult(
         value=value,
         initial_values=init_vals,
@@ -683,8 +789,22 @@ def _diagnose(
     loss_curves: list[FloatArray],
     converged: bool,
     cfg: FQEConfig,
+    value_curves: list[FloatArray] | None = None,
+    scale: float = 1.0,
 ) -> tuple[list[str], bool]:
-    """Divergence flag and human-readable warnings for the report."""
+    """Divergence flag and human-readable warnings for the report.
+
+    Diverged means: a non-finite value or loss; a value outside the attainable range
+    ``bounds``; or a *runaway*: over the last ``w = max(patience, 3) + 1`` epochs of a phase the
+    loss rose at every epoch, the value moved by more than ``10 * tolerance`` RMS-return units
+    (``10 * tolerance / scale`` in reward units) over those epochs, and the loss ended either
+    ``divergence_ratio`` times above where the window started or ``divergence_ratio ** 3``
+    times above its minimum over the phase (a slow geometric blow-up). A loss that rises while
+    the value stands still is how FQE's held-out residual normally behaves as values are
+    learnt (it holds the variance of ``r + gamma V(s')``), and a value that drifts while the
+    loss is flat is slow propagation, so neither alone is flagged; runs shorter than ``w``
+    epochs are only judged on the first two rules.
+    """
     lo, hi = bounds
     warnings: list[str] = []
     diverged = False
@@ -698,18 +818,27 @@ def _diagnose(
             f"FQE value {value:.6g} is outside the attainable range [{lo:.6g}, {hi:.6g}] "
             "(min(r, 0) / (1 - gamma), max(r, 0) / (1 - gamma)): the fit diverged"
         )
-    for curve in loss_curves:
-        window = curve[-(cfg.patience + 1) :]
-        if window.size < 2 or not np.isfinite(window).all():
+    curves = value_curves if value_curves is not None else [np.array([])] * len(loss_curves)
+    w = max(cfg.patience, 3) + 1
+    moved = 10.0 * cfg.tolerance / scale
+    for curve, values in zip(loss_curves, curves, strict=True):
+        window = curve[-w:]
+        vwin = values[-w:]
+        if window.size < w or vwin.size < w or not np.isfinite(window).all():
             continue
-        wmin, last = float(window.min()), float(window[-1])
-        if last > cfg.divergence_ratio * wmin:
+        rising = bool(np.all(np.diff(window) > 0))
+        drift = float(vwin[-1] - vwin[0])
+        last, first = float(window[-1]), float(window[0])
+        floor = max(float(curve.min()), 1e-300)
+        blown = last > cfg.divergence_ratio * first or last > cfg.divergence_ratio**3 * floor
+        if rising and blown and abs(drift) > moved:
             diverged = True
             warnings.append(
-                f"FQE loss rose to {last:.4g} at the last epoch, {last / max(wmin, 1e-300):.3g}x "
-                f"its minimum {wmin:.4g} over the last {window.size} epochs: training is "
-                "unstable and the value unreliable (lower learning_rate or tau, or check "
-                "the reward scale)"
+                f"FQE loss rose at each of the last {w} epochs to {last:.4g} "
+                f"({last / max(first, 1e-300):.3g}x the window's start, {last / floor:.3g}x its "
+                f"minimum) while the value moved by {drift:+.4g}: the fit is running away and the "
+                "value is unreliable (lower learning_rate or tau, add weight_decay, or check the "
+                "reward scale)"
             )
             break
     if not converged and not diverged:
@@ -721,11 +850,13 @@ def _diagnose(
     return warnings, diverged
 
 
-def _fused_adam(params: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:
+def _fused_adam(
+    params: list[nn.Parameter], lr: float, weight_decay: float = 0.0
+) -> torch.optim.Optimizer:
     try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
     except (RuntimeError, TypeError, ValueError):  # torch builds without fused CPU Adam
-        return torch.optim.Adam(params, lr=lr)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
 
 
 _CHUNK_STEPS = 32  # batches gathered per index_select call (fewer, larger gathers)
@@ -763,7 +894,7 @@ def _train(
     target.requires_grad_(False)
     params = list(net.parameters())
     tparams = list(target.parameters())
-    opt = _fused_adam(params, cfg.learning_rate)
+    opt = _fused_adam(params, cfg.learning_rate, cfg.weight_decay)
     tr = torch.from_numpy(train_rows)
     val = torch.from_numpy(val_rows)
     bs = cfg.batch_size
@@ -796,14 +927,44 @@ def _train(
         w_loss = w_err.sum() if reduction == "sum" else w_err.sum() / mask.sum().clamp(min=1.0)
         return q_loss, w_loss
 
+    row_w = torch.from_numpy(v["w"]) if v.get("w") is not None else None
+
     def residual(model: nn.Module) -> float:
-        total = 0.0
+        """Mean (importance-weighted when the fit is) Bellman residual on the held-out rows."""
+        total, weight = 0.0, 0.0
         with torch.no_grad():
             for lo in range(0, int(val.shape[0]), 65536):
-                batch = gather(val[lo : lo + 65536])
-                q_loss, _ = losses(model, model, batch, reduction="sum")
-                total += float(q_loss)
-        return total / int(val.shape[0])
+                rows = val[lo : lo + 65536]
+                batch = gather(rows)
+                q_loss, _ = losses(model, model, batch, reduction="none")
+                if row_w is None:
+                    total += float(q_loss.sum())
+                    weight += float(rows.shape[0])
+                else:
+                    wv = row_w.index_select(0, rows)
+                    total += float((q_loss.double() * wv).sum())
+                    weight += float(wv.sum())
+        return total / weight if weight > 0 else math.nan
+
+    def sampler(rows: torch.Tensor) -> Callable[[int], torch.Tensor]:
+        """Draw ``m`` rows with replacement: uniformly, or proportionally to their weight."""
+        n_rows = int(rows.shape[0])
+        if row_w is None:
+            return lambda m: rows.index_select(0, torch.randint(n_rows, (m,), generator=g))
+        cdf = torch.cumsum(row_w.index_select(0, rows), 0)
+        total = float(cdf[-1])
+        if not total > 0:
+            raise OPEError(
+                "pscore: every importance weight of the training episodes is 0 (the target "
+                "policy never takes their logged actions); FQE cannot be weighted on them"
+            )
+
+        def draw(m: int) -> torch.Tensor:
+            u = torch.rand(m, generator=g, dtype=torch.float64) * total
+            idx = torch.searchsorted(cdf, u, right=True).clamp_(max=n_rows - 1)
+            return rows.index_select(0, idx)
+
+        return draw
 
     train_curve: list[float] = []
     val_curve: list[float] = []
@@ -813,7 +974,7 @@ def _train(
     def run_phase(rows: torch.Tensor, validate: bool) -> tuple[bool, int]:
         """Epochs on ``rows`` until the value settles; returns (settled, epochs run)."""
         nonlocal step
-        n_rows = int(rows.shape[0])
+        draw = sampler(rows)
         start = len(value_curve)
         for epoch in range(cfg.max_epochs):
             net.train()
@@ -822,7 +983,7 @@ def _train(
             while done < cfg.steps_per_epoch:
                 k = min(_CHUNK_STEPS, cfg.steps_per_epoch - done)
                 # one gather per column for k batches: far cheaper than k small gathers
-                chunk = gather(rows.index_select(0, torch.randint(n_rows, (k * bs,), generator=g)))
+                chunk = gather(draw(k * bs))
                 for j in range(k):
                     batch = tuple(col[j * bs : (j + 1) * bs] for col in chunk)
                     q_loss, w_loss = losses(net, target, batch)
@@ -863,3 +1024,137 @@ def _train(
         np.asarray(value_curve, dtype=np.float64),
     )
     return target, curves, converged, refit_epochs
+
+
+@dataclass(frozen=True)
+class FQEInterval:
+    """FQE's value with a ``1 - alpha`` interval that counts the error of the fit.
+
+    ``bootstrap_se`` is the session-bootstrap standard error of the mean initial-state value
+    with the fitted Q held fixed (what resampling ``initial_values`` gives: it ignores that Q
+    was itself estimated from the same sessions). ``refit_values`` are the values of FQE refitted
+    from scratch (new seed) on ``n_refits`` session-bootstrap resamples of the data; their
+    standard deviation ``refit_se`` estimates the whole estimator's sampling and fitting error.
+    The interval is ``point +- z_{1 - alpha/2} * se`` with ``se = max(bootstrap_se, refit_se)``
+    (the refit spread is the right total; the fixed-Q bootstrap is a floor when a handful of
+    refits happens to agree). It does not cover a bias that every refit shares.
+    """
+
+    point: float
+    low: float
+    high: float
+    alpha: float
+    se: float
+    bootstrap_se: float
+    refit_se: float
+    refit_values: FloatArray
+    method: str = "fqe-refit"
+
+    @property
+    def extra_se(self) -> float:
+        """The standard error the fixed-Q bootstrap misses: ``sqrt(se**2 - bootstrap_se**2)``."""
+        return math.sqrt(max(self.se**2 - self.bootstrap_se**2, 0.0))
+
+
+def fqe_interval(
+    result: FQEResult,
+    states: npt.ArrayLike,
+    actions: npt.ArrayLike,
+    rewards: npt.ArrayLike,
+    next_states: npt.ArrayLike,
+    terminals: npt.ArrayLike,
+    episode_ids: npt.ArrayLike,
+    steps: npt.ArrayLike,
+    target_probs: npt.ArrayLike,
+    next_target_probs: npt.ArrayLike,
+    *,
+    next_valid: npt.ArrayLike | None = None,
+    pscore: npt.ArrayLike | None = None,
+    n_refits: int = 4,
+    alpha: float = 0.05,
+    n_bootstrap: int = 1000,
+    random_state: int | np.random.Generator | None = None,
+) -> FQEInterval:
+    """Interval of ``result.value`` widened by the spread of FQE refits on resampled sessions.
+
+    Arguments are those given to :func:`fit_fqe` for ``result`` (same rows, same order; the
+    config and gamma are taken from ``result``). Cost: ``n_refits`` more fits. See
+    :class:`FQEInterval` for the maths; ``n_refits = 0`` gives the fixed-Q bootstrap alone.
+    """
+    if not isinstance(result, FQEResult):
+        raise OPEError(f"result: expected the FQEResult of fit_fqe, got {type(result).__name__}")
+    if isinstance(n_refits, bool) or not isinstance(n_refits, int) or n_refits < 0:
+        raise OPEError(f"n_refits == {n_refits!r}, must be an integer >= 0 (0 = no refits)")
+    if n_refits == 1:
+        raise OPEError("n_refits == 1: a spread needs at least 2 refits (or 0 for none)")
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int) or n_bootstrap < 2:
+        raise OPEError(f"n_bootstrap == {n_bootstrap!r}, must be an integer >= 2")
+    if not (isinstance(alpha, int | float) and 0.0 < alpha < 1.0):
+        raise OPEError(f"alpha == {alpha!r}, must be in (0, 1)")
+    ep = np.asarray(episode_ids)
+    if ep.shape[0] != np.asarray(states).shape[0]:
+        raise OPEError(
+            f"episode_ids: expected {np.asarray(states).shape[0]} rows like states, got "
+            f"{ep.shape[0]}; pass the arrays fit_fqe was given"
+        )
+    rng = np.random.default_rng(random_state)
+    init = result.initial_values
+    n_ep = init.shape[0]
+    if n_ep < 2:
+        raise OPEError(f"an interval needs at least 2 episodes, got {n_ep}")
+    idx = rng.integers(0, n_ep, size=(n_bootstrap, n_ep))
+    boot_se = float(init[idx].mean(axis=1).std(ddof=1))
+    refits = np.empty(n_refits)
+    if n_refits:
+        uniq, codes = np.unique(ep, return_inverse=True)
+        order = np.argsort(codes, kind="stable")
+        starts = np.searchsorted(codes[order], np.arange(uniq.size))
+        ends = np.append(starts[1:], codes.size)
+        arrays = {
+            "states": np.asarray(states),
+            "actions": np.asarray(actions),
+            "rewards": np.asarray(rewards),
+            "next_states": np.asarray(next_states),
+            "terminals": np.asarray(terminals),
+            "steps": np.asarray(steps),
+            "target_probs": np.asarray(target_probs),
+            "next_target_probs": np.asarray(next_target_probs),
+        }
+        if next_valid is not None:
+            arrays["next_valid"] = np.asarray(next_valid)
+        if pscore is not None:
+            arrays["pscore"] = np.asarray(pscore)
+        for k in range(n_refits):
+            pick = rng.integers(0, uniq.size, size=uniq.size)
+            rows = np.concatenate([order[starts[e] : ends[e]] for e in pick])
+            copy_id = np.repeat(np.arange(uniq.size), ends[pick] - starts[pick])
+            sub = {name: arr[rows] for name, arr in arrays.items()}
+            cfg = replace(result.config, seed=result.config.seed + 1 + k)
+            refit = fit_fqe(
+                sub.pop("states"),
+                sub.pop("actions"),
+                sub.pop("rewards"),
+                sub.pop("next_states"),
+                sub.pop("terminals"),
+                copy_id,
+                sub.pop("steps"),
+                sub.pop("target_probs"),
+                sub.pop("next_target_probs"),
+                result.gamma,
+                config=cfg,
+                **sub,
+            )
+            refits[k] = refit.value
+    refit_se = float(refits.std(ddof=1)) if n_refits else 0.0
+    se = max(boot_se, refit_se)
+    z = float(NormalDist().inv_cdf(1.0 - alpha / 2.0))
+    return FQEInterval(
+        point=result.value,
+        low=result.value - z * se,
+        high=result.value + z * se,
+        alpha=float(alpha),
+        se=se,
+        bootstrap_se=boot_se,
+        refit_se=refit_se,
+        refit_values=refits,
+    )

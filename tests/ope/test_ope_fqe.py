@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 from dataclasses import replace
 from typing import Any
 
@@ -330,22 +331,46 @@ def test_a_diverging_fit_is_flagged() -> None:
     assert np.all(np.diff(res.validation_loss[-5:]) > 0)
 
 
+_FLAT = [5.0] * 6
+_RISING = [3.0, 3.5, 4.0, 4.5, 5.0, 5.5]
+_SLOW = [0.1 * 1.05**k for k in range(40)]  # +5% per epoch: 1.28x over a window, 6.7x overall
+
 DIAGNOSE_CASES = [
-    # (value, loss curve, converged, diverged?, message fragment)
-    (5.0, [1.0, 0.9, 0.9, 0.9, 0.9, 0.9], True, False, None),
-    (25.0, [1.0, 0.9, 0.9, 0.9, 0.9, 0.9], True, True, "outside the attainable range"),
-    (-1.0, [1.0, 0.9, 0.9, 0.9, 0.9, 0.9], True, True, "outside the attainable range"),
-    (5.0, [0.5, 0.5, 0.6, 0.8, 1.1, 1.6], False, True, "loss rose to 1.6"),
-    (5.0, [1.0, 0.9, 0.8, 0.7, 0.6, 0.5], False, False, "may not have converged"),
-    (float("nan"), [1.0, float("nan")], False, True, "non-finite"),
+    # (value, loss curve, value curve, converged, diverged?, message fragment)
+    (5.0, [1.0, 0.9, 0.9, 0.9, 0.9, 0.9], _FLAT, True, False, None),
+    (25.0, [1.0, 0.9, 0.9, 0.9, 0.9, 0.9], _FLAT, True, True, "outside the attainable range"),
+    (-1.0, [1.0, 0.9, 0.9, 0.9, 0.9, 0.9], _FLAT, True, True, "outside the attainable range"),
+    # a runaway: the loss climbs every epoch while the value climbs with it
+    (5.5, [0.5, 0.55, 0.6, 0.8, 1.1, 1.6], _RISING, False, True, "loss rose at each"),
+    # a slow geometric blow-up is caught against the loss's minimum over the whole phase
+    (9.0, _SLOW, list(np.linspace(2.0, 9.0, 40)), False, True, "loss rose at each"),
+    # the held-out residual rising while the value stands still is normal FQE learning
+    (5.0, [0.1, 0.12, 0.14, 0.17, 0.2, 0.25], _FLAT, True, False, None),
+    # a value still propagating under a flat loss is slow, not divergent
+    (5.5, [0.3, 0.29, 0.3, 0.31, 0.3, 0.3], _RISING, False, False, "may not have converged"),
+    # the loss dipping once inside the window is not a sustained rise
+    (5.5, [0.5, 0.8, 0.7, 1.0, 1.3, 1.6], _RISING, False, False, "may not have converged"),
+    # too few epochs to judge a trend: only the range and finiteness rules apply
+    (5.5, [0.5, 1.0, 2.0], _RISING[:3], False, False, "may not have converged"),
+    (5.0, [1.0, 0.9, 0.8, 0.7, 0.6, 0.5], _FLAT, False, False, "may not have converged"),
+    (float("nan"), [1.0, float("nan")], [5.0, float("nan")], False, True, "non-finite"),
 ]
 
 
-@pytest.mark.parametrize(("value", "curve", "converged", "diverged", "fragment"), DIAGNOSE_CASES)
-def test_divergence_rules(value, curve, converged, diverged, fragment) -> None:
+@pytest.mark.parametrize(
+    ("value", "curve", "values", "converged", "diverged", "fragment"), DIAGNOSE_CASES
+)
+def test_divergence_rules(value, curve, values, converged, diverged, fragment) -> None:
     # rewards in [0, 2] with gamma 0.9: attainable values lie in [0, 20]
     warnings, flag = _diagnose(
-        value, np.array([value]), (0.0, 20.0), [np.array(curve)], converged, FQEConfig()
+        value,
+        np.array([value]),
+        (0.0, 20.0),
+        [np.array(curve)],
+        converged,
+        FQEConfig(),
+        [np.array(values)],
+        1.0,
     )
     assert flag is diverged
     if fragment is None:
@@ -463,6 +488,26 @@ FQE_BAD = [
     ({"next_target_probs": np.full((6, 4), 0.25)}, "next_target_probs: expected 3 action columns"),
     ({"next_valid": np.ones(6)}, r"next_valid: expected a bool array of shape \(6,\)"),
     ({"config": {"lr": 1}}, "config: expected an FQEConfig"),
+    ({"pscore": np.ones(5)}, r"pscore: expected a numeric array of shape \(6,\)"),
+    (
+        {"pscore": np.array([0.5, 0.5, 0.0, 0.5, 0.5, 0.5])},
+        r"pscore: row 2 is 0.0; behaviour propensities must be in \(0, 1\]",
+    ),
+    (
+        {
+            "pscore": np.full(6, 0.5),
+            "actions": np.zeros(6, dtype=np.int64),
+            "target_probs": np.tile([0.0, 1.0, 0.0], (6, 1)),
+        },
+        "gives probability 0 to every logged action",
+    ),
+    (
+        {
+            "pscore": np.full(6, 0.5),
+            "target_probs": np.where(np.arange(6)[:, None] == 4, np.nan, np.full((6, 3), 1 / 3)),
+        },
+        "target_probs: row 4 is not a probability distribution",
+    ),
     (
         {"episode_ids": np.array(["a"] * 6), "steps": np.arange(6)},
         "only 1 episode; a validation split needs >= 2 episodes",
@@ -503,6 +548,9 @@ CONFIG_BAD = [
     ({"tolerance": 0.0}, "FQEConfig.tolerance == 0.0"),
     ({"seed": -1}, "FQEConfig.seed == -1, must be an integer >= 0"),
     ({"threads": 0}, "FQEConfig.threads == 0"),
+    ({"importance_weighting": "full"}, "FQEConfig.importance_weighting == 'full': choose one"),
+    ({"max_weight": 0.0}, "FQEConfig.max_weight == 0.0, must be > 0"),
+    ({"weight_decay": -0.1}, "FQEConfig.weight_decay == -0.1, must be >= 0"),
 ]
 
 
@@ -524,3 +572,89 @@ def test_fitted_q_rejects_states_of_the_wrong_width(mdp, stochastic_pi) -> None:
         res.q_values(np.zeros((2, 5)))
     with pytest.raises(OPEError, match=r"action_probs: expected shape \(2, 3\)"):
         res.q_values.values(np.zeros((2, 6)), np.ones((2, 2)))
+
+
+# ------------------------------------------------------------------------------------------
+# confounding: a behaviour policy that sees what the states do not
+
+
+def _confounded(n: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """One-step sessions; a hidden user type u in {0, 1} the state does not show.
+
+    The behaviour shows item u with probability 0.9 and the reward is 1 exactly when the item
+    is u's. Under the uniform target the value is 0.5; regressing rewards on (state, action)
+    alone gives E[r | a] = 0.9, since a is mostly shown to the users who like it.
+    """
+    rng = np.random.default_rng(seed)
+    u = rng.integers(0, 2, n)
+    a = np.where(rng.random(n) < 0.9, u, 1 - u)
+    return {
+        "states": np.ones((n, 1), dtype=np.float32),
+        "actions": a.astype(np.int64),
+        "rewards": (a == u).astype(np.float64),
+        "pscore": np.where(a == u, 0.9, 0.1),
+        "n": n,
+    }
+
+
+@pytest.mark.parametrize(
+    ("weighting", "expected"), [("none", 0.9), ("per_decision", 0.5), ("cumulative", 0.5)]
+)
+def test_importance_weighting_removes_confounding(weighting: str, expected: float) -> None:
+    c = _confounded()
+    n = c["n"]
+    probs = np.full((n, 2), 0.5)
+    res = fit_fqe(
+        c["states"],
+        c["actions"],
+        c["rewards"],
+        c["states"],
+        np.ones(n, dtype=bool),
+        np.arange(n),
+        np.zeros(n, dtype=np.int64),
+        probs,
+        probs,
+        0.9,
+        pscore=c["pscore"],
+        config=replace(FAST, steps_per_epoch=100, importance_weighting=weighting),
+    )
+    assert res.value == pytest.approx(expected, abs=0.05)
+    assert not res.diverged
+
+
+def test_fqe_interval_counts_the_refit_spread(mdp, stochastic_pi) -> None:
+    from ope.fqe import fqe_interval
+
+    d = sample(mdp, 300, seed=3)
+    cfg = replace(FAST, steps_per_epoch=50, max_epochs=4)
+    res = run_fqe(mdp, d, stochastic_pi, config=cfg)
+    s = np.eye(mdp["S"], dtype=np.float32)
+    args = (
+        s[d["s"]],
+        d["a"],
+        d["r"],
+        s[d["s2"]],
+        d["t"],
+        d["ep"],
+        d["step"],
+        stochastic_pi[d["s"]],
+        stochastic_pi[d["s2"]],
+    )
+    iv = fqe_interval(res, *args, n_refits=3, n_bootstrap=200, random_state=0)
+    assert iv.point == res.value and iv.refit_values.shape == (3,)
+    assert iv.se == max(iv.bootstrap_se, iv.refit_se) and iv.bootstrap_se > 0
+    assert iv.low < res.value < iv.high
+    assert iv.high - iv.low == pytest.approx(2 * 1.959964 * iv.se, rel=1e-6)
+    assert iv.extra_se == pytest.approx(math.sqrt(max(iv.se**2 - iv.bootstrap_se**2, 0.0)))
+    fixed = fqe_interval(res, *args, n_refits=0, n_bootstrap=200, random_state=0)
+    assert fixed.se == fixed.bootstrap_se and fixed.refit_values.size == 0
+    for kwargs, match in (
+        ({"n_refits": 1}, "at least 2 refits"),
+        ({"n_refits": -1}, ">= 0"),
+        ({"alpha": 1.5}, "alpha"),
+        ({"n_bootstrap": 1}, "n_bootstrap"),
+    ):
+        with pytest.raises(OPEError, match=match):
+            fqe_interval(res, *args, **kwargs)
+    with pytest.raises(OPEError, match="FQEResult"):
+        fqe_interval(object(), *args)  # type: ignore[arg-type]
