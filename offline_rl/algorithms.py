@@ -8,10 +8,14 @@ name           d3rlpy 2.8.1 class      what it learns
 ``cql``        ``DiscreteCQLConfig``   conservative Q: Double-DQN TD + alpha * CQL penalty
 ``bcq``        ``DiscreteBCQConfig``   Q(s, a) restricted to actions the imitator deems likely
 ``bc``         ``DiscreteBCConfig``    pi(a | s) by behaviour cloning (the baseline)
+``sac``        ``DiscreteSACConfig``   an actor pi(a | s) and twin soft critics, with a
+               + two fields (offrec)   CQL penalty on the critics (:mod:`offline_rl.sac`)
 =============  ======================  ===========================================
 
 Shared ``[train]`` values fill the d3rlpy fields of the same name (``hidden_units`` becomes a
-``VectorEncoderFactory``); a ``[train.<name>]`` table overrides any field. Factory fields
+``VectorEncoderFactory``; for ``sac``, ``learning_rate`` fills the actor, critic and temperature
+learning rates and ``hidden_units`` both encoders); a ``[train.<name>]`` table overrides any
+field. Factory fields
 (``encoder_factory``, ``optim_factory``, ``q_func_factory``, ``observation_scaler``,
 ``reward_scaler``) take a registered d3rlpy type name (``"vector"``) or a table
 ``{ type = "vector", hidden_units = [64, 64] }``; d3rlpy's own serialised form
@@ -48,8 +52,9 @@ class AlgorithmSpec:
     """One trainable algorithm: its d3rlpy config class and what it produces."""
 
     name: str
-    config_class: str  # attribute of d3rlpy.algos
-    kind: str  # "q" (a Q-function), "bcq" (Q + imitator mask) or "bc" (a policy only)
+    config_class: str  # attribute of d3rlpy.algos (sac: offline_rl.sac's subclass of it)
+    kind: str  # "q" (a Q-function), "bcq" (Q + imitator mask), "bc" (a policy only),
+    # "sac" (an actor and its critics)
     label: str
 
 
@@ -59,6 +64,7 @@ ALGORITHMS: dict[str, AlgorithmSpec] = {
     "cql": AlgorithmSpec("cql", "DiscreteCQLConfig", "q", "discrete CQL"),
     "bcq": AlgorithmSpec("bcq", "DiscreteBCQConfig", "bcq", "discrete BCQ"),
     "bc": AlgorithmSpec("bc", "DiscreteBCConfig", "bc", "behaviour cloning"),
+    "sac": AlgorithmSpec("sac", "DiscreteSACConfig", "sac", "conservative discrete SAC"),
 }
 
 # Fields that are set from the shared [train] section when the d3rlpy class has them.
@@ -75,7 +81,18 @@ _BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
     "alpha": (0.0, None, False),
     "beta": (0.0, None, False),
     "action_flexibility": (0.0, 1.0, True),
+    "actor_learning_rate": (0.0, None, True),
+    "critic_learning_rate": (0.0, None, True),
+    "temp_learning_rate": (0.0, None, False),
+    "initial_temperature": (0.0, None, False),
+    "conservative_weight": (0.0, None, False),
+    "target_entropy_ratio": (0.0, 1.0, False),
 }
+
+# d3rlpy fields of the actor-critic that the shared [train] values fill instead of the
+# Q-learners' learning_rate / encoder_factory
+_SAC_LEARNING_RATES = ("actor_learning_rate", "critic_learning_rate", "temp_learning_rate")
+_SAC_ENCODERS = ("actor_encoder_factory", "critic_encoder_factory")
 
 _REJECTED = {
     "action_scaler": "discrete-action algorithms cannot scale actions; remove it",
@@ -93,7 +110,12 @@ def algorithm_spec(name: str) -> AlgorithmSpec:
 
 def _config_class(name: str) -> type:
     d3 = d3rlpy_module()
-    return getattr(d3.algos, algorithm_spec(name).config_class)
+    spec = algorithm_spec(name)
+    if spec.kind == "sac":
+        from offline_rl.sac import sac_classes
+
+        return sac_classes()["config"]
+    return getattr(d3.algos, spec.config_class)
 
 
 def check_overrides(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -128,22 +150,36 @@ def build_d3rlpy_config(name: str, cfg: TrainConfig, reward_scale: float = 1.0) 
     ``gamma``, ``target_update_interval``, ``hidden_units``) < ``ALGORITHM_DEFAULTS[name]`` <
     the ``[train.<name>]`` table.
 
-    Q-learning algorithms get ``reward_scaler = MultiplyRewardScaler(reward_scale)`` unless
-    their table sets ``reward_scaler`` itself (behaviour cloning ignores rewards).
+    Q-learning algorithms and ``sac`` get ``reward_scaler = MultiplyRewardScaler(reward_scale)``
+    unless their table sets ``reward_scaler`` itself (behaviour cloning ignores rewards).
+    ``sac`` accepts only mean Q-functions (its update is written for them).
     """
     d3 = d3rlpy_module()
     cls = _config_class(name)
     fields = {f.name for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {k: getattr(cfg, k) for k in _SHARED if k in fields}
-    kwargs["encoder_factory"] = d3.models.VectorEncoderFactory(hidden_units=list(cfg.hidden_units))
+    for key in ("encoder_factory", *_SAC_ENCODERS):
+        if key in fields:
+            kwargs[key] = d3.models.VectorEncoderFactory(hidden_units=list(cfg.hidden_units))
+    for key in _SAC_LEARNING_RATES:
+        if key in fields:
+            kwargs[key] = cfg.learning_rate
     if algorithm_spec(name).kind != "bc" and reward_scale != 1.0:
         kwargs["reward_scaler"] = d3.preprocessing.MultiplyRewardScaler(float(reward_scale))
     kwargs.update(ALGORITHM_DEFAULTS[name])
     kwargs.update(check_overrides(name, cfg.overrides(name)))
     try:
-        return cls(**kwargs)
+        built = cls(**kwargs)
     except (TypeError, ValueError, AssertionError) as exc:
         raise TrainError(f"[train.{name}]: d3rlpy rejected the config: {exc}") from None
+    if algorithm_spec(name).kind == "sac" and not isinstance(
+        built.q_func_factory, d3.models.MeanQFunctionFactory
+    ):
+        raise TrainError(
+            f'[train.{name}] q_func_factory = "{built.q_func_factory.get_type()}": the '
+            f'conservative actor-critic supports only "mean" Q-functions; remove the key'
+        )
+    return built
 
 
 def resolve_device(device: str) -> str:

@@ -284,9 +284,14 @@ def load_model(
         raise TrainError(
             f"{target / 'config.json'}: input.scale_index_features is missing; re-run offrec train"
         )
-    algorithm_spec(algorithm)
+    kind = algorithm_spec(algorithm).kind
     d3rlpy_module()
     from d3rlpy.base import LearnableConfigWithShape
+
+    if kind == "sac":  # registers our config type with d3rlpy's deserialiser
+        from offline_rl.sac import sac_classes
+
+        sac_classes()
 
     dev = resolve_device(device)
     with quiet():
@@ -306,6 +311,8 @@ def load_model(
     modules = algo.impl.modules
     for f in dataclasses.fields(modules):
         part = getattr(modules, f.name)
+        if part is None:  # e.g. sac's temperature optimiser with temp_learning_rate = 0
+            continue
         if f.name not in states:
             raise TrainError(f"{target / 'model.pt'}: has no weights for {f.name!r}")
         part.load_state_dict(states[f.name])

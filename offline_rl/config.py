@@ -1,10 +1,11 @@
 """``[train]`` section of offrec.toml.
 
 Shared hyper-parameters (``gamma``, ``batch_size`` …) apply to every algorithm; the tables
-``[train.dqn]``, ``[train.double_dqn]``, ``[train.cql]``, ``[train.bcq]`` and ``[train.bc]``
-override them and may set any field of the matching d3rlpy 2.8.1 config class
+``[train.dqn]``, ``[train.double_dqn]``, ``[train.cql]``, ``[train.bcq]``, ``[train.bc]`` and
+``[train.sac]`` override them and may set any field of the matching d3rlpy 2.8.1 config class
 (``DQNConfig``, ``DoubleDQNConfig``, ``DiscreteCQLConfig``, ``DiscreteBCQConfig``,
-``DiscreteBCConfig``). Override names and types are checked against those dataclasses when the
+``DiscreteBCConfig``, ``DiscreteSACConfig`` plus ``conservative_weight`` and
+``target_entropy_ratio``, see :mod:`offline_rl.sac`). Override names and types are checked against those dataclasses when the
 config is built (see :mod:`offline_rl.algorithms`).
 """
 
@@ -25,8 +26,9 @@ __all__ = [
     "resolve_threads",
 ]
 
-ALGORITHM_NAMES: tuple[str, ...] = ("dqn", "double_dqn", "cql", "bcq", "bc")
-DEFAULT_ALGORITHMS: tuple[str, ...] = ALGORITHM_NAMES
+ALGORITHM_NAMES: tuple[str, ...] = ("dqn", "double_dqn", "cql", "bcq", "bc", "sac")
+# sac costs about twice a Q-learner's time per update (an actor and two critics): opt-in
+DEFAULT_ALGORITHMS: tuple[str, ...] = ("dqn", "double_dqn", "cql", "bcq", "bc")
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
 
@@ -35,13 +37,18 @@ _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
 # CQL: with rewards scaled into [-1, 1] (reward_scale), alpha = 1 pins the policy to the logged
 # actions and inflates Q at logged actions; 0.1 keeps it conservative without that. BC / BCQ:
 # d3rlpy's beta = 0.5 penalises squared log-probabilities, which with ~50 actions drags the
-# classifier to uniform; 0.01 lets it match the behaviour policy.
+# classifier to uniform; 0.01 lets it match the behaviour policy. SAC (offline_rl.sac): the CQL
+# penalty on its critics at 0.1 for the same reason as cql.alpha; target entropy 0.3 * log A
+# instead of d3rlpy's 0.98 * log A (which keeps the actor within 2% of uniform); initial
+# temperature 0.01 instead of 1.0, which is ~100x the scaled reward per decision: the soft values
+# are then mostly entropy bonus and the temperature (Adam, 3e-4) is still ~0.6 after 5000 updates.
 ALGORITHM_DEFAULTS: dict[str, dict[str, Any]] = {
     "dqn": {},
     "double_dqn": {},
     "cql": {"alpha": 0.1},
     "bcq": {"beta": 0.01},
     "bc": {"beta": 0.01},
+    "sac": {"conservative_weight": 0.1, "target_entropy_ratio": 0.3, "initial_temperature": 0.01},
 }
 
 
@@ -84,7 +91,10 @@ class TrainConfig:
     )
     target_update_interval: int = field(
         default=1000,
-        metadata={"help": "updates between target-network syncs (Q-learning algorithms)", "min": 1},
+        metadata={
+            "help": "updates between target-network syncs (Q-learning algorithms, sac's critics)",
+            "min": 1,
+        },
     )
     reward_scale: float = field(
         default=0.0,
@@ -132,6 +142,9 @@ class TrainConfig:
     cql: dict[str, Any] = _overrides("cql", "DiscreteCQLConfig")
     bcq: dict[str, Any] = _overrides("bcq", "DiscreteBCQConfig")
     bc: dict[str, Any] = _overrides("bc", "DiscreteBCConfig")
+    sac: dict[str, Any] = _overrides(
+        "sac", "DiscreteSACConfig plus conservative_weight and target_entropy_ratio"
+    )
 
     def __post_init__(self) -> None:
         if not self.algorithms:

@@ -12,13 +12,14 @@ from offline_rl.algorithms import algorithm_spec
 from offline_rl.encoding import StateEncoder
 from offline_rl.errors import TrainError
 from offline_rl.policies import (
+    ActorPolicy,
     BasePolicy,
     BehaviorCloningPolicy,
     EpsilonGreedyPolicy,
     GreedyPolicy,
     SoftmaxPolicy,
 )
-from offline_rl.qfunction import Imitator, QFunction
+from offline_rl.qfunction import Actor, Imitator, QFunction
 
 __all__ = ["TrainedModel", "POLICY_HEADS"]
 
@@ -54,12 +55,13 @@ class TrainedModel:
 
     @property
     def kind(self) -> str:
-        """``q`` (DQN, Double DQN, CQL), ``bcq`` or ``bc``."""
+        """``q`` (DQN, Double DQN, CQL), ``bcq``, ``bc`` or ``sac``."""
         return algorithm_spec(self.algorithm).kind
 
     @property
     def has_q(self) -> bool:
-        return self.kind in ("q", "bcq")
+        """Q-learners and ``sac`` (its critics: the soft Q of its actor) have a Q-function."""
+        return self.kind in ("q", "bcq", "sac")
 
     @property
     def n_actions(self) -> int:
@@ -71,7 +73,7 @@ class TrainedModel:
         if not self.has_q:
             raise TrainError(
                 f"model {self.name!r} ({self.algorithm}) learns a policy, not a Q-function; "
-                f"use .policy() or pick a Q-learning model (dqn, double_dqn, cql, bcq)"
+                f"use .policy() or pick a Q-learning model (dqn, double_dqn, cql, bcq, sac)"
             )
         return QFunction(self.algo, self.encoder, self.name, bcq=self.kind == "bcq")
 
@@ -82,22 +84,44 @@ class TrainedModel:
             raise TrainError(f"model {self.name!r} ({self.algorithm}) has no imitator network")
         return Imitator(self.algo, self.encoder, self.name)
 
+    @property
+    def actor(self) -> Actor:
+        """The policy network of a ``sac`` model."""
+        if self.kind != "sac":
+            raise TrainError(
+                f"model {self.name!r} ({self.algorithm}) has no actor network; only sac has one"
+            )
+        return Actor(self.algo, self.encoder, self.name)
+
     def q_values(self, states: np.ndarray) -> np.ndarray:
         """(n, d) raw states -> (n, A) float64 Q-values."""
         return self.q_function.q_values(states)
 
     def policy(
-        self, head: str = "greedy", *, epsilon: float = 0.1, temperature: float = 1.0
+        self, head: str | None = None, *, epsilon: float = 0.1, temperature: float = 1.0
     ) -> BasePolicy:
         """A :class:`~offline_rl.policies.Policy` from this model.
 
-        Q-models: ``head`` is ``greedy``, ``epsilon_greedy`` (``epsilon``) or ``softmax``
-        (``temperature``). Behaviour cloning: always its softmax classifier (``temperature``).
+        Q-models: ``head`` is ``greedy`` (the default), ``epsilon_greedy`` (``epsilon``) or
+        ``softmax`` (``temperature``) over Q. ``sac``: the same heads over its actor's
+        distribution (``softmax``, the default, at temperature 1 is the actor itself; ``greedy``
+        its most likely action). Behaviour cloning: always its softmax classifier
+        (``temperature``).
         """
         if self.kind == "bc":
             return BehaviorCloningPolicy(
                 self.imitator, temperature, name=self.name, actions=self.actions
             )
+        if self.kind == "sac":
+            return ActorPolicy(
+                self.actor,
+                head or "softmax",
+                epsilon=epsilon,
+                temperature=temperature,
+                name=self.name if head in (None, "softmax") and temperature == 1 else None,
+                actions=self.actions,
+            )
+        head = head or "greedy"
         q = self.q_function
         if head == "greedy":
             return GreedyPolicy(q, name=self.name, actions=self.actions)

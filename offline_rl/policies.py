@@ -13,6 +13,11 @@ allowed-action mask, all-true except for BCQ):
   so every logged action keeps support, which IPS-type estimators need);
 * softmax: ``pi(a|s) = exp(Q(s,a)/T) / sum_{b in M} exp(Q(s,b)/T)`` for ``a in M``, else 0.
 
+Heads over an actor's categorical distribution ``pi_theta(.|s)`` (``sac``,
+:class:`ActorPolicy`): softmax ``pi(a|s) = pi_theta(a|s)^(1/T) / sum_b pi_theta(b|s)^(1/T)``
+(``T = 1``: the actor itself, the default), greedy ``1[a = argmax_b pi_theta(b|s)]`` and
+epsilon-greedy ``(1 - eps) * greedy + eps / A``.
+
 Baselines: :class:`BehaviorCloningPolicy` (softmax of a cloned classifier), :class:`UniformPolicy`,
 :class:`MostPopularPolicy` (from train counts) and :class:`LoggedBehaviourPolicy` (the logging
 policy's own propensities, known at the logged rows only).
@@ -30,7 +35,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from offline_rl.errors import TrainError
-from offline_rl.qfunction import Imitator, QFunction, check_states
+from offline_rl.qfunction import Actor, Imitator, QFunction, check_states
 
 __all__ = [
     "Policy",
@@ -38,6 +43,7 @@ __all__ = [
     "GreedyPolicy",
     "EpsilonGreedyPolicy",
     "SoftmaxPolicy",
+    "ActorPolicy",
     "BehaviorCloningPolicy",
     "UniformPolicy",
     "MostPopularPolicy",
@@ -248,6 +254,71 @@ class SoftmaxPolicy(_QHead):
         z -= z.max(axis=1, keepdims=True)
         p = np.exp(z)
         return p / p.sum(axis=1, keepdims=True)
+
+
+# --------------------------------------------------------------------------------------------
+# heads over an actor (sac)
+
+ACTOR_HEADS: tuple[str, ...] = ("softmax", "greedy", "epsilon_greedy")
+
+
+class ActorPolicy(BasePolicy):
+    """A policy from a ``sac`` actor's distribution ``pi_theta(a|s)`` (module docstring).
+
+    ``head = "softmax"`` with ``temperature = 1`` returns the actor's own probabilities;
+    ``"greedy"`` its most likely action (ties: lowest id); ``"epsilon_greedy"`` mixes that
+    with ``epsilon`` of uniform mass over all A actions.
+    """
+
+    def __init__(
+        self,
+        actor: Actor,
+        head: str = "softmax",
+        *,
+        epsilon: float = 0.1,
+        temperature: float = 1.0,
+        name: str | None = None,
+        actions: Any = None,
+    ) -> None:
+        if not isinstance(actor, Actor):
+            raise TrainError(f"expected an Actor, got {type(actor).__name__}")
+        if head not in ACTOR_HEADS:
+            raise TrainError(f"head = {head!r}: choose one of {', '.join(ACTOR_HEADS)}")
+        if (
+            isinstance(epsilon, bool)
+            or not isinstance(epsilon, int | float)
+            or not 0.0 <= epsilon <= 1.0
+        ):
+            raise TrainError(f"epsilon = {epsilon!r}, must be between 0 and 1")
+        if (
+            isinstance(temperature, bool)
+            or not isinstance(temperature, int | float)
+            or not temperature > 0
+            or not np.isfinite(temperature)
+        ):
+            raise TrainError(f"temperature = {temperature!r}, must be a finite number > 0")
+        suffix = {
+            "softmax": "actor" if temperature == 1 else f"actor{temperature:g}",
+            "greedy": "greedy",
+            "epsilon_greedy": f"eps{epsilon:g}",
+        }[head]
+        super().__init__(
+            name or f"{actor.name}:{suffix}", actor.n_actions, dim=actor.spec.dim, actions=actions
+        )
+        self.actor = actor
+        self.head = head
+        self.epsilon = float(epsilon)
+        self.temperature = float(temperature)
+
+    def _probs(self, states: np.ndarray) -> np.ndarray:
+        if self.head == "softmax":
+            return self.actor.probs(states, self.temperature)
+        logits = self.actor.logits(states)
+        probs = np.zeros(logits.shape, dtype=np.float64)
+        probs[np.arange(logits.shape[0]), logits.argmax(axis=1)] = 1.0
+        if self.head == "epsilon_greedy":
+            probs = (1.0 - self.epsilon) * probs + self.epsilon / self.n_actions
+        return probs
 
 
 # --------------------------------------------------------------------------------------------

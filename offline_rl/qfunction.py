@@ -1,7 +1,8 @@
 """Learned networks behind the policies, on RAW states.
 
-:class:`QFunction` wraps the Q-networks of a trained DQN / Double DQN / CQL / BCQ model and
-:class:`Imitator` the action classifier of a behaviour-cloning model (or of BCQ). Both take raw
+:class:`QFunction` wraps the Q-networks of a trained DQN / Double DQN / CQL / BCQ model (or the
+critics of a ``sac`` model), :class:`Imitator` the action classifier of a behaviour-cloning
+model (or of BCQ) and :class:`Actor` the policy network of a ``sac`` model. Both take raw
 ``(n, d)`` states, encode them like training did (:class:`offline_rl.encoding.StateEncoder`:
 the stored :class:`sql.dataset.FeatureSpec`, index features scaled; then the d3rlpy
 ``observation_scaler`` when one was configured), evaluate in chunks without gradients
@@ -18,7 +19,7 @@ import numpy as np
 from offline_rl.encoding import as_encoder
 from offline_rl.errors import TrainError
 
-__all__ = ["QFunction", "Imitator", "check_states"]
+__all__ = ["QFunction", "Imitator", "Actor", "check_states"]
 
 _CHUNK = 8192
 
@@ -134,10 +135,12 @@ class QFunction(_Network):
 class Imitator(_Network):
     """pi(a | s) of a behaviour-cloning model (d3rlpy ``DiscreteBC``) or of BCQ's imitator."""
 
+    _module = "imitator"  # the d3rlpy module (a categorical policy network) on impl.modules
+
     def logits(self, states: Any) -> np.ndarray:
-        """(n, d) raw states -> (n, A) float64 unnormalised log-probabilities."""
-        imitator = self.algo.impl.modules.imitator
-        return self._run(states, lambda x: (imitator(x).logits,))[0]
+        """(n, d) raw states -> (n, A) float64 log-probabilities (up to a constant per row)."""
+        network = getattr(self.algo.impl.modules, self._module)
+        return self._run(states, lambda x: (network(x).logits,))[0]
 
     def probs(self, states: Any, temperature: float = 1.0) -> np.ndarray:
         """(n, A) softmax(logits / temperature); rows sum to 1."""
@@ -145,3 +148,9 @@ class Imitator(_Network):
         z -= z.max(axis=1, keepdims=True)
         p = np.exp(z)
         return p / p.sum(axis=1, keepdims=True)
+
+
+class Actor(Imitator):
+    """pi(a | s) of a ``sac`` model's actor (a categorical policy network)."""
+
+    _module = "policy"

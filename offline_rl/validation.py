@@ -8,11 +8,15 @@ allowed actions), on ``m`` validation rows ``(s_i, a_i, r_i, s'_i, done_i)``:
   non-multiplicative d3rlpy reward scaler, on that scaler's scale);
 * ``initial_value`` = mean of ``V(s)`` over the first decision of each sampled episode
   (in reward units per episode, discounted);
+* for ``sac`` (actor ``pi``, critics ``Q``, temperature ``alpha``; ``V`` is its soft value
+  ``V(s) = sum_a pi(a|s) [Q(s, a) - alpha * log pi(a|s)]``, what its critics are trained
+  towards): ``td_error`` uses that ``V(s')``, ``initial_value`` is ``sum_a pi(a|s) Q(s, a)``
+  and the top action is the actor's most likely one;
 * ``agreement`` = share of rows where the model's top action equals the logged action;
 * ``top_action_share`` = share of rows whose top action is the model's most frequent top
   action (near 1: the policy recommends one action everywhere, a collapse worth checking);
 * ``ips`` = self-normalised per-decision IPS estimate of the mean reward per decision of the
-  target policy ``pi`` (epsilon-greedy head for Q-models, the classifier for behaviour
+  target policy ``pi`` (epsilon-greedy head for Q-models and sac, the classifier for behaviour
   cloning): ``sum_i w_i r_i / sum_i w_i`` with ``w_i = pi(a_i|s_i) / mu(a_i|s_i)``;
   ``mu`` is the logged action-level propensity when every sampled row has one
   (``ips_behaviour = "logged"``), else the train split's action frequencies
@@ -105,7 +109,12 @@ def epoch_metrics(
     out: dict[str, Any] = {"split": sample.split, "n_rows": int(sample.actions.shape[0])}
     m = sample.actions.shape[0]
     rows = np.arange(m)
-    if model.has_q:
+    if model.kind == "sac":
+        out.update(_actor_critic_values(model, sample, gamma))
+        greedy = model.actor.logits(sample.states).argmax(axis=1)
+        pi_logged = (1.0 - ips_epsilon) * (greedy == sample.actions) + ips_epsilon / model.n_actions
+        top = greedy
+    elif model.has_q:
         qf = model.q_function
         q, allowed = qf.q_and_allowed(sample.states)
         masked = np.where(allowed, q, -np.inf)
@@ -144,3 +153,42 @@ def epoch_metrics(
     out["ips_behaviour"] = sample.behaviour_source
     out["logged_reward"] = float(sample.rewards.mean()) if m else None
     return out
+
+
+def _actor_critic_values(model: Any, sample: ValidationSample, gamma: float) -> dict[str, Any]:
+    """``td_error`` and ``initial_value`` of a ``sac`` model (soft value, module docstring)."""
+    qf, actor = model.q_function, model.actor
+    rows = np.arange(sample.actions.shape[0])
+    q = qf.q_values(sample.states)
+    pi = actor.probs(sample.states)
+    out: dict[str, Any] = {
+        "initial_value": float((pi * q).sum(axis=1)[sample.first].mean())
+        if sample.first.any()
+        else None
+    }
+    td_rows = sample.has_next
+    if not td_rows.any():
+        out["td_error"] = None
+        return out
+    nxt = sample.next_states[td_rows]
+    log_pi = actor.logits(nxt)
+    log_pi = log_pi - np.logaddexp.reduce(log_pi, axis=1, keepdims=True)
+    # the temperature is on the training reward scale; the critics are reported divided by it
+    alpha = _temperature(model) / qf.scale
+    v_next = (np.exp(log_pi) * (qf.q_values(nxt) - alpha * log_pi)).sum(axis=1)
+    r = sample.rewards[td_rows]
+    if qf.units != "reward":  # Q is on the scaler's scale: compare like with like
+        scaler = model.algo.config.reward_scaler
+        r = np.asarray(
+            scaler.transform_numpy(r.reshape(-1, 1).astype(np.float32)), dtype=np.float64
+        ).reshape(-1)
+    target = r + gamma * (~sample.done[td_rows]) * v_next
+    out["td_error"] = float(np.mean((q[rows[td_rows], sample.actions[td_rows]] - target) ** 2))
+    return out
+
+
+def _temperature(model: Any) -> float:
+    log_temp = model.algo.impl.modules.log_temp
+    if log_temp is None:
+        return 0.0
+    return float(next(log_temp.parameters()).detach().exp().cpu().reshape(-1)[0])

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from offline_rl.config import TrainConfig
+from offline_rl.config import ALGORITHM_NAMES, TrainConfig
 from sql.dataset import ActionSpace, FeatureSpec, Transitions
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -110,6 +110,7 @@ OPTIMAL = np.array([1, 2, 2])
 
 def small_config(**kw: object) -> TrainConfig:
     base = dict(
+        algorithms=ALGORITHM_NAMES,
         n_steps=600,
         n_steps_per_epoch=300,
         batch_size=64,
@@ -135,7 +136,7 @@ def mdp() -> tuple[Transitions, Transitions, FeatureSpec, ActionSpace]:
 
 @pytest.fixture(scope="session")
 def trained(mdp: tuple, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    """Every algorithm trained once on the tiny MDP (shared by several test files)."""
+    """Every algorithm (sac included) trained once on the tiny MDP (shared by several files)."""
     from offline_rl.train import train_algorithms
 
     train, validation, spec, actions = mdp

@@ -138,14 +138,17 @@ def test_only_intact_offrec_model_directories_load(trained, tmp_path):
         ("stranger", "not an offrec model directory"),
         ("bc", "not an offrec model manifest"),
         ("../run", "model name '../run' is not valid"),
-        ("missing", r"no model named 'missing' \(models in this run: bcq, double_dqn, dqn\)"),
+        (
+            "missing",
+            r"no model named 'missing' \(models in this run: bcq, double_dqn, dqn, sac\)",
+        ),
     ]
     for name, message in cases:
         with pytest.raises(TrainError, match=message):
             load_model(copy, name)
     with pytest.raises(TrainError, match="run directory .* does not exist"):
         load_model(tmp_path / "absent", "dqn")
-    assert [i.name for i in list_models(copy)] == ["bcq", "double_dqn", "dqn"]
+    assert [i.name for i in list_models(copy)] == ["bcq", "double_dqn", "dqn", "sac"]
 
 
 def test_fitted_d3rlpy_scalers_are_used_saved_and_restored(mdp, tiny, tmp_path):

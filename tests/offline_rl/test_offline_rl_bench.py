@@ -11,7 +11,7 @@ def test_bench_suite_runs_every_contender(tmp_path):
         suite(BenchOptions(repeat=1, scale=0.01, seed=0, workdir=tmp_path)),
         BenchOptions(repeat=1, scale=0.01, seed=0, workdir=tmp_path),
     )
-    assert [r.name for r in results] == ["dqn updates", "cql updates"]
+    assert [r.name for r in results] == ["dqn updates", "cql updates", "sac updates"]
     for r in results:
         assert r.unit == "updates" and r.n_items == 20
         assert r.ours.extra["updates"] == 20

@@ -105,7 +105,7 @@ def test_default_run_id_is_a_utc_timestamp(project):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--algo", "sac"], "--algo 'sac': unknown algorithm; choose from dqn"),
+        (["--algo", "ppo"], "--algo 'ppo': unknown algorithm; choose from dqn"),
         (["--run-id", "../up"], "--run-id '../up': use letters"),
         (["--warehouse", "nowhere.duckdb"], "warehouse nowhere.duckdb does not exist"),
     ],

@@ -52,6 +52,10 @@ BAD = [
     ({"bcq": {"action_flexibility": 1.5}}, r"action_flexibility = 1.5: must be <= 1.0"),
     ({"bcq": {"share_encoder": 1}}, r"share_encoder = 1: must be true or false"),
     (
+        {"sac": {"target_entropy_ratio": 2}},
+        r"offrec.toml: \[train\]: \[train.sac\] target_entropy_ratio = 2.0: must be <= 1.0",
+    ),
+    (
         {"dqn": {"encoder_factory": "vectr"}},
         r"\[train.dqn\] encoder_factory: unknown type 'vectr'; choose one of default, pixel",
     ),
@@ -155,8 +159,8 @@ def test_overrides_round_trip_through_toml():
 
 def test_check_overrides_direct_call():
     assert check_overrides("cql", {"alpha": 3}) == {"alpha": 3.0}
-    with pytest.raises(TrainError, match="unknown algorithm 'sac'; choose from dqn"):
-        check_overrides("sac", {})
+    with pytest.raises(TrainError, match="unknown algorithm 'ppo'; choose from dqn"):
+        check_overrides("ppo", {})
 
 
 def test_auto_reward_scale():
