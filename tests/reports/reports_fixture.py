@@ -15,7 +15,7 @@ import pandas as pd
 
 from ope.verdict import decide
 from reports.config import ReportConfig
-from reports.model import RESULT_COLUMNS
+from reports.model import RESULT_COLUMNS, SEGMENT_COLUMNS
 
 __all__ = ["HOSTILE_IDS", "RunSpec", "make_run", "write_json"]
 
@@ -47,6 +47,9 @@ class RunSpec:
     config_hash: str = "3f9a0c1d2e4b"
     dataset_version: str = "v20240501-28d"
     gate_failed: bool = False  # the build gate stopped the run: manifest only
+    with_explain: bool = True  # evaluation/explain.json
+    with_segments: bool = True  # evaluation/segments.parquet and summary.json segments
+    categories: bool = True  # the raw events carried item categories
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -148,6 +151,137 @@ def _results(spec: RunSpec, rng: np.random.Generator) -> pd.DataFrame:
     ]
 
 
+def _concentration(top: float, gini: float, h: float) -> dict[str, Any]:
+    return {
+        "top_k": 10,
+        "top_k_share": top,
+        "gini": gini,
+        "entropy": h,
+        "normalised_entropy": h / np.log(51),
+        "effective_actions": float(np.exp(h)),
+    }
+
+
+def _explain(spec: RunSpec, items: list[str]) -> dict[str, Any]:
+    """``evaluation/explain.json`` as docs/reports.md describes it; hostile ids as labels."""
+    behaviour = _concentration(0.52, 0.61, 3.1)
+    policies = {}
+    for j, p in enumerate(spec.policy_names):
+        gains = [
+            {"label": items[k], "before": 0.02 * k, "after": 0.02 * k + 0.05 - 0.01 * j}
+            for k in range(3)
+        ]
+        losses = [
+            {"label": "(other items)", "before": 0.314, "after": 0.2},
+            {"label": items[3 + j % 2], "before": 0.08, "after": 0.03},
+        ]
+        cats = [
+            {"label": items[j % len(items)] + " category", "before": 0.2, "after": 0.3},
+            {"label": "(unknown)", "before": 0.3, "after": 0.2},
+        ]
+        history = (
+            f"3rd recommendation of the session; was just shown {items[0]}; recently interacted "
+            f"with {items[1]} (latest first); 2 views so far; 4 minutes into the session; "
+            "Tuesday 14:00 UTC; returning user: 2 earlier sessions"
+        )
+        policies[p] = {
+            "concentration": _concentration(0.7 + 0.05 * j, 0.7, 2.2),
+            "behaviour_concentration": behaviour,
+            "gains": gains,
+            "losses": losses,
+            "category_gains": cats[:1] if spec.categories else [],
+            "category_losses": cats[1:] if spec.categories else [],
+            "disagreement": 0.4 + 0.1 * j,
+            "examples": [
+                {
+                    "row": 17 + 100 * k,
+                    "history": history
+                    if k == 0
+                    else "1st recommendation of the session; "
+                    "no interaction yet in this session; new user (no earlier session in the "
+                    "lookback)",
+                    "logged": items[k],
+                    "behaviour_top": [
+                        {"label": items[(k + i) % len(items)], "prob": 0.3 - 0.1 * i}
+                        for i in range(3)
+                    ],
+                    "policy_top": [
+                        {"label": items[(k + i + 1) % len(items)], "prob": 0.8 - 0.3 * i}
+                        for i in range(3)
+                    ],
+                    "agree": k == 2,
+                }
+                for k in range(3)
+            ],
+        }
+    return {
+        "schema_version": 1,
+        "run_id": spec.run_id,
+        "dataset_version": spec.dataset_version,
+        "n_decisions": 48_210,
+        "n_actions": 51,
+        "other_label": "(other items)",
+        "behaviour_share_source": "logged action frequencies on the test split",
+        "policy_share_source": "mean of the policy's action probabilities over the test states",
+        "behaviour_top_source": "a logistic behaviour model fitted for these examples",
+        "categories": {
+            "available": spec.categories,
+            "n_items": 50 if spec.categories else 0,
+            "note": "50 of the 50 named items have a category in the raw events"
+            if spec.categories
+            else "the raw events carry no item category, so shares are shown by item only",
+        },
+        "behaviour_concentration": behaviour,
+        "policies": policies,
+    }
+
+
+SEGMENT_SIZES = {"new_user": (2_118, 11_050), "returning_user": (7_756, 37_160)}
+
+
+def _segments(spec: RunSpec) -> pd.DataFrame:
+    """``evaluation/segments.parquet``: new users gain, returning users a little less."""
+    rows = []
+    for segment, (n_ep, n_dec) in SEGMENT_SIZES.items():
+        for family, base in (("per_decision", 0.92), ("per_session", 0.92 * SESSION_SCALE)):
+            for policy, (rel, ess_share, max_w, unsup) in _effects(spec).items():
+                rel = rel * (1.6 if segment == "new_user" else 0.8)
+                for estimator in ("ipw", "snipw", "dr") if family == "per_decision" else ("pdis",):
+                    lift = base * rel
+                    half = base * (0.05 if segment == "new_user" else 0.02)
+                    rows.append(
+                        {
+                            "run_id": spec.run_id,
+                            "segment": segment,
+                            "policy": policy,
+                            "estimator": estimator,
+                            "objective": "reward",
+                            "family": family,
+                            "value": base + lift,
+                            "low": base + lift - half,
+                            "high": base + lift + half,
+                            "baseline_value": base,
+                            "lift": lift,
+                            "lift_low": lift - half,
+                            "lift_high": lift + half,
+                            "rel_lift": rel,
+                            "rel_lift_low": (lift - half) / base,
+                            "rel_lift_high": (lift + half) / base,
+                            "alpha": 0.05,
+                            "interval_method": "percentile",
+                            "ess": ess_share * n_dec,
+                            "max_weight": max_w,
+                            "p99_weight": max_w / 6,
+                            "zero_support_share": unsup * 3,
+                            "unsupported_mass": unsup,
+                            "n_decisions": n_dec,
+                            "n_episodes": n_ep,
+                            "propensity_source": spec.propensity_source,
+                        }
+                    )
+    return pd.DataFrame(rows)[list(SEGMENT_COLUMNS)]
+
+
 def make_run(runs_dir: Path, spec: RunSpec | None = None, **overrides: Any) -> Path:
     """Write a complete run directory ``runs_dir/<run_id>`` and return its path."""
     spec = spec or RunSpec()
@@ -247,6 +381,18 @@ def make_run(runs_dir: Path, spec: RunSpec | None = None, **overrides: Any) -> P
                 "revenue": 0.634,
                 "reward": 0.92,
             },
+            "cold_start": {
+                "test_decisions": 48_210,
+                "other_share": 0.297,
+                "test_items": 1_204,
+                "new_items": 133,
+                "new_item_share": 0.021,
+                "test_users": 6_502,
+                "new_users": 1_870,
+                "test_episodes": 9_874,
+                "new_user_episodes": 2_118,
+                "new_user_episode_share": 0.2145,
+            },
         },
     )
     items = list(HOSTILE_IDS) if spec.hostile else []
@@ -309,6 +455,26 @@ def make_run(runs_dir: Path, spec: RunSpec | None = None, **overrides: Any) -> P
         },
         "verdict": verdict.to_dict(),
     }
+    if spec.with_segments:
+        summary["segments"] = {
+            "definition": "new_user: a session whose user has no other session with an event "
+            "in the 28-day lookback before it",
+            "objective": "reward",
+            "counts": [
+                {
+                    "segment": seg,
+                    "n_decisions": n_dec,
+                    "n_episodes": n_ep,
+                    "decision_share": n_dec / 48_210,
+                    "episode_share": n_ep / 9_874,
+                    "evaluated": True,
+                }
+                for seg, (n_ep, n_dec) in SEGMENT_SIZES.items()
+            ],
+        }
+        _segments(spec).to_parquet(run / "evaluation" / "segments.parquet", index=False)
+    if spec.with_explain:
+        write_json(run / "evaluation" / "explain.json", _explain(spec, items))
     write_json(run / "evaluation" / "summary.json", summary)
     if spec.with_models:
         for k, name in enumerate(spec.policy_names[:3]):

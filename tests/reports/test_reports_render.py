@@ -130,7 +130,7 @@ def test_sections_and_figures_present(ship_page: str) -> None:
         "packages-table",
     ):
         assert f'id="{table}"' in ship_page, table
-    assert all(a.get("scope") in ("col", "row") for t, a in page.tags if t == "th")
+    assert all(a.get("scope") in ("col", "row", "colgroup") for t, a in page.tags if t == "th")
     # estimators carry their display names in figures and tables alike
     assert "cql · DR" in page.all_text and "cql · dr" not in page.all_text
     assert ">SNIPW</th>" in ship_page
