@@ -50,6 +50,7 @@ from reports.model import EXPLAIN, RESULT_COLUMNS, SEGMENT_COLUMNS, SEGMENTS
 
 __all__ = [
     "EvaluationResult",
+    "format_changes",
     "PolicyUnderTest",
     "evaluate_run",
     "load_results",
@@ -89,6 +90,8 @@ class EvaluationResult:
     policies: list[str]
     out_dir: Path
     timings: dict[str, float] = field(default_factory=dict)
+    explanation: dict[str, Any] = field(default_factory=dict)  # evaluation/explain.json
+    segments: pd.DataFrame | None = None  # evaluation/segments.parquet
 
     @property
     def n_rows(self) -> int:
@@ -615,12 +618,16 @@ def evaluate_run(
         summary_extra["weight_histograms"][put.name] = _histogram(target / mu)
         summary_extra["top_items"][put.name] = _top_items(probs, test.actions, actions)
         summary_extra["policies"][put.name] = {"description": put.description, "model": put.model}
+        t1 = time.perf_counter()
         explain.add(put.name, probs)
+        t2 = time.perf_counter()
         seg_frames.append(
             _segment_rows(
                 put.name, probs, segments, test, mu, rewards, q_hat, ev, seg_objective, support, i
             )
         )
+        timings["explain"] = timings.get("explain", 0.0) + (t2 - t1)
+        timings["segments"] = timings.get("segments", 0.0) + (time.perf_counter() - t2)
         # FQE (combined reward) -> also the model of sequential DR / WDR
         fqe = None
         if ev.fqe_enabled:
@@ -778,7 +785,8 @@ def evaluate_run(
         table.to_parquet(tmp, index=False)
     with atomic_path(run_dir / SEGMENTS) as tmp:
         seg_table.to_parquet(tmp, index=False)
-    atomic_write_json(run_dir / EXPLAIN, _no_nan(explain.to_dict(run_id)))
+    explain_doc = _no_nan(explain.to_dict(run_id))
+    atomic_write_json(run_dir / EXPLAIN, explain_doc)
     atomic_write_json(out_dir / "summary.json", _no_nan(summary))
     _store_table(wh, run_id, table)
     _store_table(wh, run_id, seg_table, name="ope_segment_results")
@@ -788,7 +796,15 @@ def evaluate_run(
         rows=len(table),
         verdict=verdict.to_dict().get("decision"),
     )
-    return EvaluationResult(table, summary, [p.name for p in policies], out_dir, timings)
+    return EvaluationResult(
+        table,
+        summary,
+        [p.name for p in policies],
+        out_dir,
+        timings,
+        explanation=explain_doc,
+        segments=seg_table,
+    )
 
 
 #: the report's required ``ope_results`` columns, plus ``family`` (per_decision | per_session)
@@ -979,6 +995,38 @@ def _store_table(
         raise
     finally:
         con.close()
+
+
+def format_changes(explanation: dict[str, Any], segments: pd.DataFrame | None = None) -> str:
+    """One line per policy of ``explain.json`` (and its new/returning DR or IPW lift): how
+    often its first choice differs, the top-k share before -> after, the biggest mover."""
+    lines = []
+    seg = segments if segments is not None and len(segments) else None
+    for name, p in explanation.get("policies", {}).items():
+        c, b = p["concentration"], p["behaviour_concentration"]
+        line = (
+            f"{name}: first choice differs on {100 * p['disagreement']:.0f}% of decisions; "
+            f"top-{c['top_k']} share {100 * b['top_k_share']:.0f}% -> "
+            f"{100 * c['top_k_share']:.0f}%"
+        )
+        if p["gains"]:
+            g = p["gains"][0]
+            line += (
+                f"; gains most: {g['label']} ({100 * g['before']:.1f}% -> {100 * g['after']:.1f}%)"
+            )
+        if seg is not None:
+            rows = seg[(seg["policy"] == name) & (seg["family"] == "per_decision")]
+            for est in ("dr", "ipw"):
+                pick = rows[rows["estimator"] == est]
+                if len(pick):
+                    parts = [
+                        f"{r.segment} {r.lift:+.4f} [{r.lift_low:+.4f}, {r.lift_high:+.4f}]"
+                        for r in pick.itertuples()
+                    ]
+                    line += f"; {est} lift " + ", ".join(parts)
+                    break
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def load_segment_results(run_dir: Path) -> pd.DataFrame:

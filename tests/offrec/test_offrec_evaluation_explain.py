@@ -11,7 +11,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from offrec.cli import app
 from offrec.config import load_config
 from offrec.evaluation import evaluate_run, load_segment_results
 from offrec.simulator import SimulatorConfig, simulate_events
@@ -170,10 +172,17 @@ def test_segments_stored_with_behaviour_baselines(evaluated: Path) -> None:
     )
 
 
-def test_rerun_replaces_the_runs_segment_rows(evaluated: Path, tmp_path: Path) -> None:
-    cfg = load_config(evaluated.parents[1] / "offrec.toml")
-    evaluate_run(cfg, evaluated)
-    con = duckdb.connect(str(cfg.paths.warehouse), read_only=True)
+def test_cli_rerun_prints_changes_and_replaces_the_runs_segment_rows(evaluated: Path) -> None:
+    root = evaluated.parents[1]
+    out = CliRunner().invoke(app, ["evaluate", "-c", str(root / "offrec.toml"), "--run", "r1"])
+    assert out.exit_code == 0, out.output
+    doc = json.loads((evaluated / "evaluation" / "explain.json").read_text())
+    for name, p in doc["policies"].items():
+        line = next(x for x in out.output.splitlines() if x.startswith(f"{name}: first choice"))
+        assert f"differs on {100 * p['disagreement']:.0f}% of decisions" in line
+        assert f"gains most: {p['gains'][0]['label']}" in line
+        assert "dr lift new_user " in line and ", returning_user " in line
+    con = duckdb.connect(str(root / "warehouse.duckdb"), read_only=True)
     try:
         n = con.execute("SELECT count(*) FROM ope_segment_results WHERE run_id = 'r1'").fetchone()
     finally:
