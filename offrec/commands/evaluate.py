@@ -49,8 +49,11 @@ def register(app: typer.Typer) -> None:
 
         Writes runs/<run_id>/evaluation/ope_results.parquet and summary.json, and the
         warehouse table ope_results; prints the headline estimates and the verdict.
+        Also writes explain.json (what changes if a policy ships) and segments.parquet
+        (new vs returning users; warehouse table ope_segment_results) and prints a line
+        per policy about both.
         """
-        from offrec.evaluation import evaluate_run
+        from offrec.evaluation import evaluate_run, format_changes
 
         setup_logging("human")
         cfg = load_config(config)
@@ -61,5 +64,6 @@ def register(app: typer.Typer) -> None:
         result = evaluate_run(cfg, run_dir, version=version, progress=progress)
         typer.echo(format_headline_table(result.table))
         verdict = result.summary["verdict"]
+        typer.echo("\n" + format_changes(result.explanation, result.segments))
         typer.echo(f"\nverdict: {verdict.get('decision')}: {verdict.get('headline')}")
         typer.echo(f"results: {result.out_dir / 'ope_results.parquet'}")
