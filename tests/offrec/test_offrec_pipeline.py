@@ -247,3 +247,21 @@ def test_report_write_failure_exits_1_and_keeps_earlier_outputs(reference: Path,
     assert out.returncode == 1, out.stderr[-2000:]
     assert str(report) in out.stderr or str(run_dir) in out.stderr
     assert report.read_bytes() == before
+
+
+def test_nightly_explains_changes_and_splits_new_vs_returning(reference: Path) -> None:
+    run_dir = reference / "runs" / RUN
+    explain = json.loads((run_dir / "evaluation" / "explain.json").read_text())
+    assert set(explain["policies"]) == {"cql", "bc", "uniform", "most_popular"}
+    assert explain["categories"]["available"] is False  # simulator events carry none
+    assert all(p["examples"] and p["gains"] for p in explain["policies"].values())
+    segments = pd.read_parquet(run_dir / "evaluation" / "segments.parquet")
+    counts = json.loads((run_dir / "evaluation" / "summary.json").read_text())["segments"]
+    evaluated = {c["segment"] for c in counts["counts"] if c["evaluated"]}
+    assert set(segments["segment"]) == evaluated and evaluated
+    assert {"ipw", "snipw", "dr", "pdis"} <= set(segments["estimator"])
+    cold = json.loads((run_dir / "data_summary.json").read_text())["cold_start"]
+    assert cold["test_episodes"] == sum(c["n_episodes"] for c in counts["counts"])
+    html = (run_dir / "report.html").read_text()
+    assert 'id="changes"' in html and 'id="segments-table-1"' in html
+    assert "Cold start: the test split against the train split" in html
