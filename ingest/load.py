@@ -41,6 +41,7 @@ from ingest.errors import IngestError, MappingError
 from ingest.mapping import CANONICAL_COLUMNS, Mapping, load_mapping
 from ingest.pseudonymise import (
     PseudonymKey,
+    check_embedded_user_ids,
     check_pseudonym_record,
     install_pseudonymiser,
     load_pseudonym_key,
@@ -288,6 +289,9 @@ def _stage(
         schema = open_source(con, src, mapping, view=_FILE_VIEW)
         resolve = {name: schema.resolve(name) for name in _names_used(mapping, pseudonymise)}
         columns = pseudonym_columns(schema.columns, resolve, mapping, pseudonymise, str(src.path))
+        check_embedded_user_ids(
+            con, schema.columns, resolve, mapping, pseudonymise, columns, str(src.path)
+        )
         if columns:
             con.execute("SET VARIABLE offrec_pseudo_cols = $v", {"v": list(columns)})
             run_sql(con, "stg_pseudonymise.sql")

@@ -43,6 +43,7 @@ import duckdb
 from ingest.config import PSEUDONYM_FIELDS, IngestConfig
 from ingest.errors import IngestError, MappingError
 from ingest.mapping import Mapping
+from sql.loader import run_sql
 
 __all__ = [
     "PSEUDONYM_HEX",
@@ -51,6 +52,9 @@ __all__ = [
     "load_pseudonym_key",
     "pseudonymise_ids",
     "pseudonym_columns",
+    "check_embedded_user_ids",
+    "LEAK_SAMPLE_ROWS",
+    "LEAK_SHARE",
     "install_pseudonymiser",
     "check_pseudonym_record",
     "redact",
@@ -60,6 +64,10 @@ __all__ = [
 PSEUDONYM_HEX = 32
 #: Shortest key accepted (bytes); 32 random bytes (``openssl rand -hex 32``) is the advice.
 MIN_KEY_BYTES = 16
+
+#: Rows of each file the leak guard reads, and the share of them that refuses the file.
+LEAK_SAMPLE_ROWS = 10_000
+LEAK_SHARE = 0.5
 
 _BLOCK = 64
 _CHECK_MESSAGE = b"offrec pseudonym key check"
@@ -255,6 +263,79 @@ def pseudonym_columns(
             )
         chosen.add(actual)
     return tuple(c for c in columns if c in chosen)
+
+
+def check_embedded_user_ids(
+    con: duckdb.DuckDBPyConnection,
+    columns: Sequence[str],
+    resolve: dict[str, str | None],
+    mapping: Mapping,
+    fields: Sequence[str],
+    chosen: Sequence[str],
+    path: str,
+) -> None:
+    """The leak guard: refuse a file in which a column left as it is holds the raw user id.
+
+    Runs when ``user_id`` is pseudonymised and read from a column. Over the first
+    :data:`LEAK_SAMPLE_ROWS` rows of the file (temp view ``_offrec_file``), every column that
+    is not pseudonymised and is an id field (session, request, event or item id) or unmapped
+    (it would land in ``extra``) is tested: if in at least :data:`LEAK_SHARE` of the rows it
+    equals the row's user id or has it as an alphanumeric token (``u42-s3`` holds ``u42``),
+    :class:`MappingError` names the column and what to add to ``pseudonymise``. The message
+    never quotes a value.
+    """
+    if "user_id" not in {f.lower() for f in fields}:
+        return
+    spec = mapping.columns.get("user_id")
+    if spec is None or spec.kind != "column" or spec.name is None:
+        return
+    user_col = resolve.get(spec.name)
+    if user_col is None:
+        return
+    mapped: dict[str, str] = {}
+    for canon, cspec in mapping.columns.items():
+        if cspec.kind == "column" and cspec.name is not None:
+            actual = resolve.get(cspec.name)
+            if actual is not None:
+                mapped[actual] = canon
+    flags = {resolve.get(c) for c in mapping.responses.values()} - {None}
+    suggest: dict[str, str] = {}
+    for col in columns:
+        if col in chosen or col == user_col or col in flags:
+            continue
+        canon = mapped.get(col)
+        if canon is None:
+            suggest[col] = col
+        elif canon in PSEUDONYM_FIELDS:
+            suggest[col] = canon
+    if not suggest:
+        return
+    con.execute("SET VARIABLE offrec_user_col = $v", {"v": [user_col]})
+    con.execute("SET VARIABLE offrec_leak_cols = $v", {"v": list(suggest)})
+    run_sql(con, "stg_pseudonym_embeds.sql")
+    cur = run_sql(con, "stg_pseudonym_leaks.sql", {"sample": LEAK_SAMPLE_ROWS})
+    names = [d[0] for d in cur.description]
+    row = cur.fetchall()[0]
+    n = int(row[0])
+    leaks = [
+        (name, float(share))
+        for name, share in zip(names[1:], row[1:], strict=True)
+        if share is not None and share >= LEAK_SHARE
+    ]
+    if not leaks:
+        return
+    parts = [
+        f"column {name!r}"
+        + (f" ([columns] {mapped[name]})" if name in mapped else " (unmapped: extra)")
+        + f" holds the raw user id in {share:.0%}"
+        for name, share in leaks
+    ]
+    add = ", ".join(repr(suggest[name]) for name, _ in leaks)
+    raise MappingError(
+        f"{path}: {'; '.join(parts)} of the first {n:,} rows with a user id (equal to it, or "
+        "as a part such as '<user>-s3'); stored as it is, it would put raw user ids next to "
+        f"their pseudonyms. Add {add} to [ingest] pseudonymise"
+    )
 
 
 def install_pseudonymiser(con: duckdb.DuckDBPyConnection, key: PseudonymKey) -> None:

@@ -12,12 +12,18 @@ events directly takes minutes and the load cost does not depend on how the rows 
   ``read_csv(...)`` in a fresh database file, same ``threads`` and ``memory_limit``.
 
 Goal: ours >= 0.5x the plain load's speed (ratio >= 0.5), peak RSS <= 2 GB.
+
+A third comparison prices ``[ingest] pseudonymise = ["user_id"]`` (an HMAC-SHA256 per row,
+inside DuckDB): the Parquet load with it against the same load without it.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +34,7 @@ from offrec.bench import BenchOptions, BenchSuite, Comparison, Contender
 __all__ = ["suite", "make_inputs", "plain_load", "our_load"]
 
 _BASE_SESSIONS = 40_000
+_KEY_ENV = "OFFREC_BENCH_PSEUDONYM_KEY"
 _SHIFT_DAYS = 28
 
 
@@ -88,11 +95,28 @@ def _fresh(path: Path) -> None:
     shutil.rmtree(Path(str(path) + ".tmp"), ignore_errors=True)
 
 
-def our_load(warehouse: Path, source: Path) -> dict[str, Any]:
-    """ingest_paths into ``warehouse`` with the default [ingest] settings."""
+@contextmanager
+def _bench_key() -> Iterator[None]:
+    """A fixed pseudonym key in a bench-only environment variable, for the call only."""
+    old = os.environ.get(_KEY_ENV)
+    os.environ[_KEY_ENV] = "offrec-bench-pseudonym-key-0123456789"
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ[_KEY_ENV]
+        else:
+            os.environ[_KEY_ENV] = old
+
+
+def our_load(warehouse: Path, source: Path, pseudonymise: tuple[str, ...] = ()) -> dict[str, Any]:
+    """ingest_paths into ``warehouse`` with the default [ingest] settings (plus
+    ``pseudonymise``, keyed by a fixed bench key)."""
     from ingest import IngestConfig, ingest_paths
 
-    report = ingest_paths(warehouse, source, IngestConfig(mapping="simulator"))
+    cfg = IngestConfig(mapping="simulator", pseudonymise=pseudonymise, pseudonym_key_env=_KEY_ENV)
+    with _bench_key():
+        report = ingest_paths(warehouse, source, cfg)
     f = report.files[0]
     if f.status != "loaded":
         raise RuntimeError(f"bench input refused: {f.message}")
@@ -153,11 +177,34 @@ def suite(opts: BenchOptions) -> BenchSuite:
                 goal="ratio >= 0.5 (at least half the plain load's speed), peak RSS <= 2 GB",
             )
         )
+    pseudo_db, off_db = opts.workdir / "pseudo.duckdb", opts.workdir / "unpseudo.duckdb"
+    comparisons.append(
+        Comparison(
+            name=f"{n:,} events, parquet, pseudonymise user_id",
+            ours=Contender(
+                "offrec ingest, pseudonymise = [user_id]",
+                lambda: our_load(pseudo_db, inputs["parquet"], ("user_id",)),
+                setup=lambda: _fresh(pseudo_db),
+            ),
+            baselines=(
+                Contender(
+                    "offrec ingest, no pseudonymisation",
+                    lambda: our_load(off_db, inputs["parquet"]),
+                    setup=lambda: _fresh(off_db),
+                ),
+            ),
+            n_items=n,
+            unit="events",
+            goal="ratio >= 0.7 (the keyed hash costs at most ~30% of the load)",
+        )
+    )
 
     def cleanup() -> None:
         for fmt in ("parquet", "csv"):
             _fresh(opts.workdir / f"ours-{fmt}.duckdb")
             _fresh(opts.workdir / f"plain-{fmt}.duckdb")
+        _fresh(pseudo_db)
+        _fresh(off_db)
 
     sizes = ", ".join(f"{k} {p.stat().st_size / 2**20:,.0f} MiB" for k, p in inputs.items())
     notes = (

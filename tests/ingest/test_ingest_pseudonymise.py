@@ -423,3 +423,58 @@ def test_duckdb_error_messages_are_redacted() -> None:
     assert "alice-42" in _message(exc)
     assert "alice-42" not in _message(exc, redacted=True)
     assert "cannot read the file: Could not convert string" in _message(exc, redacted=True)
+
+
+# --------------------------------------------------------------------------------------------
+# the leak guard: columns left as they are must not carry the user id
+
+
+def test_ids_that_embed_the_user_id_refuse_the_file(
+    tmp_path: Path, wh: Path, h: Any, key_env: str
+) -> None:
+    # the simulator's layout: session, request and event ids start with the user id
+    header = (*h.header, "profile")
+    rows = [
+        h.canon(
+            i,
+            user_id=f"u{i % 3:07d}",
+            session_id=f"u{i % 3:07d}-s0001",
+            request_id=f"u{i % 3:07d}-s0001-t{i:03d}",
+            event_id=f"u{i % 3:07d}-e{i}",
+            profile=f"https://shop.example/users/u{i % 3:07d}",
+        )
+        for i in range(12)
+    ]
+    h.write_csv(tmp_path / "raw" / "a.csv", rows, header)
+    report = ingest_paths(wh, tmp_path / "raw", cfg("user_id"))
+    f = report.files[0]
+    assert f.status == "failed"
+    for part in (
+        "column 'event_id' ([columns] event_id) holds the raw user id in 100%",
+        "column 'session_id' ([columns] session_id) holds the raw user id in 100%",
+        "column 'request_id' ([columns] request_id)",
+        "column 'profile' (unmapped: extra)",
+        "of the first 12 rows with a user id",
+        "Add 'event_id', 'session_id', 'request_id', 'profile' to [ingest] pseudonymise",
+    ):
+        assert part in f.message, f.message
+    assert "u000000" not in f.message
+    assert h.query(wh, "SELECT count(*) FROM events") == [(0,)]
+    # listing them loads the file
+    report = ingest_paths(wh, tmp_path / "raw", cfg(*IDS, "profile"))
+    assert report.ok, report.format_table()
+    assert not re.search(r"u000000", every_value(wh))
+
+
+def test_a_few_coincidences_do_not_trip_the_guard(
+    tmp_path: Path, wh: Path, h: Any, key_env: str
+) -> None:
+    # numeric user ids that happen to equal an item id in some rows (1 in 4 here)
+    rows = [
+        h.canon(i, user_id=str(i % 4), item_id=str(i % 3 * 0 + (i % 4 if i % 4 == 0 else 9)))
+        for i in range(16)
+    ]
+    assert sum(r["user_id"] == r["item_id"] for r in rows) == 4
+    h.write_csv(tmp_path / "raw" / "a.csv", rows)
+    report = ingest_paths(wh, tmp_path / "raw", cfg("user_id"))
+    assert report.ok, report.format_table()
