@@ -4,7 +4,9 @@
 --   secs_since_session_start secs_since_prev_event | hour_of_day day_of_week | position |
 --   hist_sessions hist_purchases hist_spend | bag_0..bag_{A-1} (only when $bag_len = A)
 -- prev_action_j / last_item_j is the j-th most recent id, $none (= A) when there are fewer
--- than j. next_state is the next decision's state in the episode (NULL on its last row).
+-- than j. The one-hot bag depends only on the list of recent items, and few distinct lists
+-- occur (thousands against millions of decisions), so it is computed once per distinct list
+-- and joined. next_state is the next decision's state in the episode (NULL on its last row).
 -- The build runs this step in batches of whole sessions so that each window fits in memory.
 -- Parameters:
 --   $sid_lo, $sid_hi  BIGINT   the batch: sessions with $sid_lo < sid <= $sid_hi
@@ -13,7 +15,21 @@
 --   $none             INTEGER  padding id (= number of actions A)
 --   $bag_len          INTEGER  A for item_encoding 'onehot', 0 for 'index'
 --   $w_click, $w_cart, $w_purchase, $w_revenue  DOUBLE  reward weights
-with vectors as (
+with bags as (
+    select
+        recent_items,
+        list_transform(
+            range($bag_len),
+            lambda a: array_length(list_filter(recent_items, lambda x: x = a))
+        ) as bag
+    from (
+        select distinct recent_items
+        from int_features
+        where recent_items is not null and sid > $sid_lo and sid <= $sid_hi
+    ) as lists
+),
+
+vectors as (
     select
         f.*,
         cast(list_concat(
@@ -48,12 +64,10 @@ with vectors as (
                 f.f_hist_purchases,
                 f.f_hist_spend
             ),
-            list_transform(
-                range($bag_len),
-                lambda a: array_length(list_filter(coalesce(f.recent_items, []), lambda x: x = a))
-            )
+            coalesce(b.bag, list_transform(range($bag_len), lambda a: 0))
         ) as float []) as state
     from int_features as f
+    left join bags as b on f.recent_items = b.recent_items
     where f.sid > $sid_lo and f.sid <= $sid_hi
 )
 
