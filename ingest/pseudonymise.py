@@ -363,7 +363,10 @@ def check_pseudonym_record(
     loaded = int(con.execute("SELECT count(*) FROM ingest_log").fetchall()[0][0]) + int(
         con.execute("SELECT count(*) FROM (SELECT 1 FROM events LIMIT 1)").fetchall()[0][0]
     )
-    if row and loaded:
+    if row and not loaded:  # recorded by a run that loaded nothing: not binding
+        con.execute("DELETE FROM ingest_pseudonymisation")
+        row = []
+    if row:
         have_fields, have_print = list(row[0][0]), str(row[0][1])
         if key is None:
             raise IngestError(
@@ -395,7 +398,6 @@ def check_pseudonym_record(
         )
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("DELETE FROM ingest_pseudonymisation")
         con.execute(
             "INSERT INTO ingest_pseudonymisation VALUES ($fields, $fp, $hex, $at)",
             {

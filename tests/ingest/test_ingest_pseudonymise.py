@@ -246,7 +246,19 @@ def test_record_of_a_load_that_stored_nothing_can_be_replaced(
     assert not ingest_paths(wh, tmp_path / "raw", cfg("user_id")).ok
     monkeypatch.setenv(ENV, KEY + "-second-thoughts")
     h.write_csv(tmp_path / "raw2" / "a.csv", [h.canon(0)])
+    h.write_csv(tmp_path / "raw3" / "b.csv", [h.canon(1)])
     assert ingest_paths(wh, tmp_path / "raw2", cfg("user_id")).ok
+    assert h.query(wh, "SELECT DISTINCT user_id FROM events") == [
+        (reference("u0", KEY + "-second-thoughts"),)
+    ]
+    # and a record over nothing does not bind a load without pseudonymisation either, which
+    # then makes the warehouse a raw one
+    wh2 = tmp_path / "w2.duckdb"
+    assert not ingest_paths(wh2, tmp_path / "raw", cfg("user_id")).ok
+    assert ingest_paths(wh2, tmp_path / "raw2", cfg()).ok
+    assert h.query(wh2, "SELECT count(*) FROM ingest_pseudonymisation") == [(0,)]
+    with pytest.raises(IngestError, match="already holds files loaded without it"):
+        ingest_paths(wh2, tmp_path / "raw3", cfg("user_id"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -478,3 +490,45 @@ def test_a_few_coincidences_do_not_trip_the_guard(
     h.write_csv(tmp_path / "raw" / "a.csv", rows)
     report = ingest_paths(wh, tmp_path / "raw", cfg("user_id"))
     assert report.ok, report.format_table()
+
+
+# --------------------------------------------------------------------------------------------
+# the CLI
+
+
+def test_cli_missing_key_exits_2_and_key_in_runs_dir_is_refused(
+    tmp_path: Path, h: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from offrec.cli import app
+
+    runner = CliRunner()
+    monkeypatch.delenv(ENV, raising=False)
+    h.write_csv(tmp_path / "raw" / "a.csv", [h.canon(i) for i in range(4)])
+    config = tmp_path / "offrec.toml"
+    base = (
+        '[paths]\ninputs = "raw"\nwarehouse = "wh/warehouse.duckdb"\nruns = "out/runs"\n'
+        f'[ingest]\nthreads = 1\npseudonymise = ["user_id", "session_id", "request_id", '
+        f'"event_id"]\npseudonym_key_env = "{ENV}"\n'
+    )
+    config.write_text(base)
+    result = runner.invoke(app, ["ingest", "-c", str(config)])
+    assert result.exit_code == 2
+    assert f"environment variable {ENV} is not set" in result.output
+    assert not (tmp_path / "wh" / "warehouse.duckdb").exists()
+
+    (tmp_path / "out" / "runs").mkdir(parents=True)
+    (tmp_path / "out" / "runs" / "k").write_text(KEY)
+    config.write_text(base + 'pseudonym_key_file = "out/runs/k"\n')
+    result = runner.invoke(app, ["ingest", "-c", str(config)])
+    assert result.exit_code == 2
+    assert "lies inside directory" in result.output and "runs" in result.output
+
+    monkeypatch.setenv(ENV, KEY)
+    config.write_text(base)
+    result = runner.invoke(app, ["ingest", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    shown = runner.invoke(app, ["config", "show", "-c", str(config)])
+    assert ENV in shown.output and KEY not in shown.output
+    assert KEY not in result.output
