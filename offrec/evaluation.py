@@ -999,13 +999,15 @@ def _store_table(
 
 def format_changes(explanation: dict[str, Any], segments: pd.DataFrame | None = None) -> str:
     """One line per policy of ``explain.json`` (and its new/returning DR or IPW lift): how
-    often its first choice differs, the top-k share before -> after, the biggest mover."""
+    often it would recommend something other than the behaviour's first choice, the top-k
+    share before -> after, the biggest mover."""
     lines = []
     seg = segments if segments is not None and len(segments) else None
     for name, p in explanation.get("policies", {}).items():
         c, b = p["concentration"], p["behaviour_concentration"]
         line = (
-            f"{name}: first choice differs on {100 * p['disagreement']:.0f}% of decisions; "
+            f"{name}: recommends other than the behaviour's first choice on "
+            f"{100 * p['disagreement']:.0f}% of decisions; "
             f"top-{c['top_k']} share {100 * b['top_k_share']:.0f}% -> "
             f"{100 * c['top_k_share']:.0f}%"
         )

@@ -148,7 +148,9 @@ class PolicyExplanation:
 
     ``shares``/``behaviour_shares`` (A,); ``gains``/``losses`` the top movers by action;
     ``category_gains``/``category_losses`` by category (empty when no categories are known);
-    ``disagreement`` the share of decisions where the first choices differ.
+    ``disagreement`` = :math:`\\frac{1}{n}\\sum_i (1 - \\pi(b_i \\mid s_i))` with :math:`b_i`
+    the behaviour's first choice: how often, on average, the policy would recommend something
+    else (well defined when the policy has ties at the top, e.g. uniform: :math:`1 - 1/A`).
     """
 
     concentration: Concentration
@@ -531,6 +533,6 @@ def explain_policy(
         losses=losses,
         category_gains=cat_gains,
         category_losses=cat_losses,
-        disagreement=float(np.mean(p_top[:, 0] != b_first)),
+        disagreement=float(np.mean(1.0 - dist2[np.arange(n), b_first])),
         examples=tuple(examples),
     )

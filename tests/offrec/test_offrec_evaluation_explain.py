@@ -84,6 +84,7 @@ def test_explain_json_per_policy(evaluated: Path) -> None:
     # uniform over A actions: entropy ln A, Gini 0, every action 1/A after
     assert uni["concentration"]["normalised_entropy"] == pytest.approx(1.0)
     assert uni["concentration"]["gini"] == pytest.approx(0.0, abs=1e-12)
+    assert uni["disagreement"] == pytest.approx(1 - 1 / actions.n_actions)
     logged = np.bincount(test.actions, minlength=actions.n_actions) / len(test)
     labels = [*actions.top_items, "(other items)"]
     for m in uni["gains"] + uni["losses"]:
@@ -178,8 +179,8 @@ def test_cli_rerun_prints_changes_and_replaces_the_runs_segment_rows(evaluated: 
     assert out.exit_code == 0, out.output
     doc = json.loads((evaluated / "evaluation" / "explain.json").read_text())
     for name, p in doc["policies"].items():
-        line = next(x for x in out.output.splitlines() if x.startswith(f"{name}: first choice"))
-        assert f"differs on {100 * p['disagreement']:.0f}% of decisions" in line
+        line = next(x for x in out.output.splitlines() if x.startswith(f"{name}: recommends other"))
+        assert f"first choice on {100 * p['disagreement']:.0f}% of decisions" in line
         assert f"gains most: {p['gains'][0]['label']}" in line
         assert "dr lift new_user " in line and ", returning_user " in line
     con = duckdb.connect(str(root / "warehouse.duckdb"), read_only=True)

@@ -184,6 +184,15 @@ def test_explain_policy_end_to_end_on_a_tiny_split() -> None:
     # first choices (2, 2, 2, 1, 1, 1) against the logged (0, 0, 0, 1, 1, 2): rows 3, 4 agree
     assert ex2.disagreement == pytest.approx(4 / 6)
     assert ex2.category_gains == () and all(e.behaviour_top == () for e in ex2.examples)
+    # a uniform policy has no first choice: it departs from the behaviour's 1 - 1/A of the time
+    uni = explain_policy(
+        states=states,
+        actions=actions,
+        action_dist=np.full((6, 3), 1 / 3),
+        feature_names=NAMES,
+        item_labels=["sku-1", "sku-2", "(other items)"],
+    )
+    assert uni.disagreement == pytest.approx(2 / 3)
 
 
 GOOD = dict(
