@@ -18,7 +18,7 @@ __all__ = ["app", "main", "COMMAND_MODULES"]
 
 COMMAND_MODULES = (
     "config", "simulate", "ingest", "build", "train", "evaluate", "report", "nightly", "demo",
-    "bench",
+    "bench", "pseudonym",
 )
 
 app = typer.Typer(

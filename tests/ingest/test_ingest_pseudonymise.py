@@ -532,3 +532,12 @@ def test_cli_missing_key_exits_2_and_key_in_runs_dir_is_refused(
     shown = runner.invoke(app, ["config", "show", "-c", str(config)])
     assert ENV in shown.output and KEY not in shown.output
     assert KEY not in result.output
+    # `offrec pseudonym` finds a user's stored id
+    looked_up = runner.invoke(app, ["pseudonym", "u1", "u2", "-c", str(config)])
+    assert looked_up.exit_code == 0, looked_up.output
+    assert looked_up.output.splitlines() == [f"u1\t{reference('u1')}", f"u2\t{reference('u2')}"]
+    stored = h.query(tmp_path / "wh" / "warehouse.duckdb", "SELECT DISTINCT user_id FROM events")
+    assert (reference("u1"),) in stored
+    monkeypatch.delenv(ENV)
+    failed = runner.invoke(app, ["pseudonym", "u1", "-c", str(config)])
+    assert failed.exit_code == 2 and f"environment variable {ENV} is not set" in failed.output
