@@ -327,8 +327,12 @@ class _Explainer:
         con = duckdb.connect(str(warehouse), read_only=True)
         try:
             self.categories = item_categories(con, version)
+            row = con.execute(
+                "SELECT mode FROM dataset_versions WHERE dataset_version = $v", {"v": version}
+            ).fetchone()
         finally:
             con.close()
+        self.mode = str(row[0]) if row else cfg.build.mode
         self.policies: dict[str, dict[str, Any]] = {}
         self.version = version
         self.behaviour_concentration: dict[str, Any] | None = None
@@ -345,6 +349,7 @@ class _Explainer:
             history_labels=self.history_labels,
             behaviour_dist=self.behaviour_probs,
             categories=self.categories or None,
+            mode=self.mode,
             random_state=self.seed,
         )
         self.policies[name] = res.to_dict()

@@ -355,6 +355,7 @@ def describe_state(
     state: Any,
     feature_names: Sequence[str],
     item_labels: Sequence[str],
+    mode: str = "logged",
 ) -> str:
     """One state vector (d,) in plain words, e.g. ``"3rd recommendation of the session; was
     shown item A, item B; recently interacted with item C; 2 views, 1 click so far; 4 minutes
@@ -362,8 +363,13 @@ def describe_state(
 
     ``feature_names`` (d,) are the state feature names of docs/design.md §3 (features with
     other names are ignored); ``item_labels`` (A,) names each action id; an index equal to
-    ``A`` (the padding ``NONE``) means "none".
+    ``A`` (the padding ``NONE``) means "none". ``mode`` is the dataset's (docs/design.md §3):
+    in ``logged`` mode a decision is an impression ("recommendation", ``prev_action_j`` were
+    shown); in ``organic`` mode it is the user's next interaction, whose previous ones are
+    already the ``last_item_j``, so ``prev_action_j`` is not repeated.
     """
+    if mode not in ("logged", "organic"):
+        raise OPEError(f"mode = {mode!r}; must be 'logged' or 'organic'")
     x = np.asarray(state, dtype=np.float64)
     if x.ndim != 1 or x.shape[0] != len(feature_names):
         raise OPEError(
@@ -390,8 +396,9 @@ def describe_state(
 
     parts = []
     if "step" in f:
-        parts.append(f"{_ordinal(int(f['step']) + 1)} recommendation of the session")
-    shown = items("prev_action_")
+        noun = "recommendation" if mode == "logged" else "interaction"
+        parts.append(f"{_ordinal(int(f['step']) + 1)} {noun} of the session")
+    shown = items("prev_action_") if mode == "logged" else []
     if shown:
         parts.append("was just shown " + ", ".join(shown))
     touched = items("last_item_")
@@ -446,6 +453,7 @@ def explain_policy(
     behaviour_dist: Any = None,
     history_labels: Sequence[str] | None = None,
     categories: Mapping[str, str] | None = None,
+    mode: str = "logged",
     n_movers: int = 5,
     n_examples: int = 6,
     top_k: int = 10,
@@ -457,6 +465,7 @@ def explain_policy(
     (the last is the ``other`` bucket); ``behaviour_dist`` (n, A) an estimate of the behaviour's
     probabilities (e.g. a behaviour model), used for its top-3 in the examples — without it the
     behaviour's first choice is the logged action and its top-3 list is empty.
+    ``mode`` (``logged`` | ``organic``) words the history (:func:`describe_state`).
     ``history_labels`` (A,) names actions inside the plain-words history (default
     ``item_labels``; e.g. "an item outside the top-N" for the ``other`` bucket).
     ``categories`` maps an item label to its category; labels it does not cover (and the
@@ -515,7 +524,7 @@ def explain_policy(
         examples.append(
             Example(
                 row=int(i),
-                history=describe_state(s[i], feature_names, words),
+                history=describe_state(s[i], feature_names, words, mode),
                 logged=labels[int(a[i])],
                 behaviour_top=()
                 if b_top is None

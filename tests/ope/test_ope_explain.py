@@ -134,6 +134,10 @@ def test_describe_state_in_plain_words() -> None:
         "into the session; Tuesday 14:00 UTC; returning user: 2 earlier sessions, 1 purchase, "
         "spent 35.50"
     )
+    organic = describe_state(
+        state(step=1, prev_action_1=0, last_item_1=0), NAMES, ["a", "b"], "organic"
+    )
+    assert organic.startswith("2nd interaction of the session; recently interacted with a (")
     first = describe_state(state(day_of_week=6, hour_of_day=3), NAMES, ["a", "b", "c"])
     assert first == (
         "1st recommendation of the session; no interaction yet in this session; 0 seconds into "
@@ -226,6 +230,7 @@ GOOD = dict(
         (lambda: describe_state(np.zeros(3), NAMES, ["a"]), r"state must be 1-d with one value"),
         (lambda: describe_state(state(step=np.nan), NAMES, ["a"]), r"state holds NaN or inf"),
         (lambda: describe_state(state(), NAMES, []), r"item_labels is empty"),
+        (lambda: describe_state(state(), NAMES, ["a"], "web"), r"mode = 'web'; must be 'logged'"),
         (
             lambda: explain_policy(**{**GOOD, "item_labels": ["a", "b"]}),
             r"item_labels has 2 entries; action_dist has 3 actions",
