@@ -25,6 +25,10 @@ datasets and runs directories) or else the environment variable ``pseudonym_key_
 warehouse records only a keyed fingerprint of it (``HMAC(K, "offrec pseudonym key check")``,
 16 hex) in table ``ingest_pseudonymisation``, so a later load with another key, other fields,
 or none at all is refused instead of mixing two id spaces.
+
+A leak guard (:func:`check_embedded_user_ids`) refuses a file in which a column left as it is
+carries the raw user id (the simulator's ``u0000042-s0003`` session ids), and a CSV line
+DuckDB cannot split is stored without its text (it cannot be pseudonymised field by field).
 """
 
 from __future__ import annotations
