@@ -189,3 +189,35 @@ def test_cli_rerun_prints_changes_and_replaces_the_runs_segment_rows(evaluated: 
     finally:
         con.close()
     assert n[0] == len(load_segment_results(evaluated))
+
+
+def test_organic_mode_uses_the_evaluations_behaviour_model(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    root = tmp_path_factory.mktemp("organic")
+    (root / "offrec.toml").write_text(CONFIG.replace("[build]\n", '[build]\nmode = "organic"\n'))
+    cfg = load_config(root / "offrec.toml")
+    logs = simulate_events(SimulatorConfig(seed=5, n_sessions=400, n_items=15))
+    con = duckdb.connect(str(cfg.paths.warehouse))
+    con.register("raw_events", logs.events)
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(
+        "CREATE TABLE events AS SELECT event_id, ts::TIMESTAMP AS ts, user_id, session_id, "
+        "event_type, item_id, position, propensity, price, request_id, NULL::JSON AS extra, "
+        "'sim' AS source_file, row_number() OVER () AS source_row, now() AS ingested_at "
+        "FROM raw_events WHERE event_type <> 'impression'"
+    )
+    build_dataset(con, cfg.build, datasets_dir=cfg.paths.datasets)
+    con.close()
+    run_dir = cfg.paths.runs / "o1"
+    run_dir.mkdir(parents=True)
+    result = evaluate_run(cfg, run_dir)
+    doc = result.explanation
+    assert doc["behaviour_top_source"].startswith("the evaluation's behaviour model")
+    assert doc["categories"]["available"] is False
+    ex = doc["policies"]["most_popular"]["examples"]
+    assert ex and all(" interaction of the session" in e["history"] for e in ex)
+    assert not any("was just shown" in e["history"] for e in ex)
+    seg = result.segments
+    assert seg is not None and len(seg) and set(seg["propensity_source"]) == {"estimated"}
+    assert set(seg["estimator"]) == {"ipw", "snipw", "dr", "pdis"}
