@@ -294,8 +294,10 @@ def objective_panels(
     colours: Mapping[str, str],
     estimator: str,
     key: str = "objectives",
+    what: str = "objective",
 ) -> Plot:
-    """One panel per objective: each policy's relative lift over behaviour, with interval."""
+    """One panel per objective (or per ``what``, e.g. user segment): each policy's relative
+    lift over behaviour, with interval."""
     n = len(panels)
     ncols = min(3, max(1, n))
     nrows = math.ceil(n / ncols) if n else 1
@@ -341,8 +343,8 @@ def objective_panels(
         return _to_plot(
             fig,
             key,
-            "Relative lift over behaviour per objective",
-            f"Small multiples, one per objective ({names}): each policy's relative lift over "
+            f"Relative lift over behaviour per {what}",
+            f"Small multiples, one per {what} ({names}): each policy's relative lift over "
             f"the behaviour policy under {estimator}, with its interval; the dashed line is no "
             "change.",
         )

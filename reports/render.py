@@ -146,7 +146,10 @@ def _changes_context(inp: ReportInput, policies: Sequence[str]) -> list[dict[str
 
 
 def _segments_context(
-    inp: ReportInput, summary: EvaluationSummary, policies: Sequence[str]
+    inp: ReportInput,
+    summary: EvaluationSummary,
+    policies: Sequence[str],
+    colours: dict[str, str],
 ) -> dict[str, Any] | None:
     """New-vs-returning tables: one row per (policy, estimator), one column group per
     segment; the behaviour's own value per segment and family heads each family."""
@@ -198,7 +201,35 @@ def _segments_context(
             }
             if len(signs) > 1:
                 split_calls.append((p, e))
+    # small multiples: one panel per segment, the verdict's estimator (or the first
+    # per-decision one) on its relative lift, the policies in report order
+    per_dec = [r for r in rows if r.family == "per_decision"]
+    shown = [e for e in ests if any(r.estimator == e for r in per_dec)]
+    pick = summary.verdict.estimator if summary.verdict.estimator in shown else None
+    pick = pick or (shown[0] if shown else None)
+    plot = None
+    if pick is not None:
+        panels = [
+            (
+                _segment_name(s_),
+                [
+                    plots.LiftEntry(p, r.rel_lift, r.rel_lift_low, r.rel_lift_high)
+                    for p in policies
+                    if (r := by.get((p, pick, s_))) is not None and r.family == "per_decision"
+                ],
+            )
+            for s_ in segs
+        ]
+        plot = plots.objective_panels(
+            panels,
+            colours=colours,
+            estimator=estimator_label(pick),
+            key="segments",
+            what="user segment",
+        )
     return {
+        "plot": plot,
+        "plot_estimator": pick,
         "segments": [{"key": s_, "name": _segment_name(s_)} for s_ in segs],
         "listed": [
             {"key": s_, "name": _segment_name(s_), "count": counts.get(s_)} for s_ in listed
@@ -364,7 +395,7 @@ def _evaluation_context(inp: ReportInput, summary: EvaluationSummary) -> dict[st
         "top_items": [(p, s.top_items[p]) for p in policies if p in s.top_items],
         "changes": _changes_context(inp, candidates),
         "explanation": inp.explanation,
-        "segments": _segments_context(inp, summary, policies),
+        "segments": _segments_context(inp, summary, candidates, colours),
         "policy_info": s.policies,
         "first_row": inp.results[0],
         "forests": forests,

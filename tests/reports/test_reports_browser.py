@@ -79,7 +79,7 @@ def test_report_in_headless_chromium(
     assert dom["ready"] == "1"  # our script ran: the CSP hash matches it
     assert dom["decision"] == "ship candidate"
     assert dom["headline"].startswith("Ship candidate: cql beats")
-    assert dom["figures"] == 7 and dom["figuresRendered"] == 7
+    assert dom["figures"] == 8 and dom["figuresRendered"] == 8
     assert dom["comparisonRows"] == 20
     assert dom["imgs"] == 0 and dom["iframes"] == 0 and dom["scripts"] == 1 and dom["h1"] == 1
     assert all(dom["hostile"]), dom["hostile"]

@@ -70,6 +70,9 @@ def test_segments_section(make_run: Callable[..., Path]) -> None:
     # cql: relative lift 0.08 x 1.6 on new users, x 0.8 on returning ones
     assert re.search(r"cql IPW 1\.038 \[[^]]+\] \+0\.1178", text)
     assert "Opposite effects" not in text
+    # small multiples of the verdict's estimator (DR), one panel per segment
+    assert "Relative lift over behaviour per user segment" in part
+    assert "Relative lift over the logged behaviour in each segment (DR, per decision)" in text
 
 
 def test_segments_flag_opposite_effects(make_run: Callable[..., Path]) -> None:
@@ -87,6 +90,7 @@ def test_segments_flag_opposite_effects(make_run: Callable[..., Path]) -> None:
 
 def test_runs_without_the_files_say_what_is_missing(make_run: Callable[..., Path]) -> None:
     html = report_html(make_run(with_explain=False, with_segments=False))
+    assert "per user segment" not in html
     assert "stored no explanation" in text_of(section(html, "changes"))
     assert "stored no new-vs-returning split" in text_of(section(html, "segments"))
 

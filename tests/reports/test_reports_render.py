@@ -110,10 +110,11 @@ def test_sections_and_figures_present(ship_page: str) -> None:
         assert f'id="{anchor}"' in ship_page, anchor
     page = _Page(ship_page)
     svgs = [a for t, a in page.tags if t == "svg"]
-    # forest (per decision, per session), objectives, weights, calibration, training, trend
-    assert len(svgs) == 7
+    # forest (per decision, per session), objectives, weights, calibration, segments, training,
+    # trend
+    assert len(svgs) == 8
     assert all(a.get("role") == "img" and a.get("aria-labelledby") for a in svgs)
-    assert page.count("title") == 1 + 7  # the page's and one per figure
+    assert page.count("title") == 1 + 8  # the page's and one per figure
     assert "estimated value of reward per session (discounted return)" in page.all_text
     assert ">Scale</th>" in ship_page
     for table in (
