@@ -213,10 +213,22 @@ def test_bad_metrics(tmp_path: Path, data: Any, message: str) -> None:
 def test_offline_rl_metrics_format_is_read(tmp_path: Path) -> None:
     """offline_rl writes {"n_updates", "epochs": [...]} with losses as loss_<name>."""
     (tmp_path / "models" / "cql").mkdir(parents=True)
-    epochs = [{"epoch": 1, "step": 500, "loss_loss": 2.5, "loss_td_loss": 2.0, "td_error": 1.5,
-               "initial_value": 3.0, "agreement": 0.2, "ips": 0.7, "split": "validation"}]
+    epochs = [
+        {
+            "epoch": 1,
+            "step": 500,
+            "loss_loss": 2.5,
+            "loss_td_loss": 2.0,
+            "td_error": 1.5,
+            "initial_value": 3.0,
+            "agreement": 0.2,
+            "ips": 0.7,
+            "split": "validation",
+        }
+    ]
     (tmp_path / "models" / "cql" / "metrics.json").write_text(
-        json.dumps({"n_updates": 500, "epochs": epochs}))
+        json.dumps({"n_updates": 500, "epochs": epochs})
+    )
     (curves,) = load_models(tmp_path)
     assert curves.name == "cql"
     assert curves.epochs[0].loss == 2.5 and curves.epochs[0].td_error == 1.5
