@@ -327,12 +327,12 @@ class _Explainer:
         con = duckdb.connect(str(warehouse), read_only=True)
         try:
             self.categories = item_categories(con, version)
-            row = con.execute(
+            rows = con.execute(
                 "SELECT mode FROM dataset_versions WHERE dataset_version = $v", {"v": version}
-            ).fetchone()
+            ).fetchall()
         finally:
             con.close()
-        self.mode = str(row[0]) if row else cfg.build.mode
+        self.mode = str(rows[0][0]) if rows else cfg.build.mode
         self.policies: dict[str, dict[str, Any]] = {}
         self.version = version
         self.behaviour_concentration: dict[str, Any] | None = None
@@ -990,6 +990,18 @@ def _store_table(
     con = duckdb.connect(str(warehouse))
     try:
         con.begin()
+        exists = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = $t "
+            "AND table_schema = current_schema()",
+            {"t": name},
+        ).fetchall()[0][0]
+        if table.empty:
+            # no rows (e.g. no segment had enough sessions): an empty frame has no column
+            # types to create the table from, so only clear this run's earlier rows
+            if exists:
+                con.execute(f"DELETE FROM {name} WHERE run_id = $run_id", {"run_id": run_id})
+            con.commit()
+            return
         con.register("new_results", table)
         con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM new_results WHERE false")
         con.execute(f"DELETE FROM {name} WHERE run_id = $run_id", {"run_id": run_id})

@@ -221,3 +221,35 @@ def test_organic_mode_uses_the_evaluations_behaviour_model(
     seg = result.segments
     assert seg is not None and len(seg) and set(seg["propensity_source"]) == {"estimated"}
     assert set(seg["estimator"]) == {"ipw", "snipw", "dr", "pdis"}
+
+
+def test_a_run_without_segment_rows_clears_its_earlier_ones(
+    evaluated: Path, tmp_path: Path
+) -> None:
+    from offrec.evaluation import _segment_table, _store_table
+
+    wh = tmp_path / "w.duckdb"
+    empty = _segment_table([], "r1", "logged")
+    assert list(empty.columns) == list(SEGMENT_COLUMNS) and empty.empty
+    _store_table(wh, "r1", empty, name="ope_segment_results")  # nothing to type a table from
+    con = duckdb.connect(str(wh))
+    assert con.execute("SELECT count(*) FROM information_schema.tables").fetchone()[0] == 0
+    con.close()
+    rows = load_segment_results(evaluated)
+    _store_table(wh, "r1", rows, name="ope_segment_results")
+    _store_table(wh, "r2", rows.assign(run_id="r2"), name="ope_segment_results")
+    _store_table(wh, "r1", empty, name="ope_segment_results")
+    con = duckdb.connect(str(wh))
+    try:
+        by_run = dict(
+            con.execute(
+                "SELECT run_id, count(*) FROM ope_segment_results GROUP BY run_id"
+            ).fetchall()
+        )
+        types = dict(
+            con.execute("SELECT column_name, data_type FROM information_schema.columns").fetchall()
+        )
+    finally:
+        con.close()
+    assert by_run == {"r2": len(rows)}
+    assert types["segment"] == "VARCHAR" and types["value"] == "DOUBLE"
