@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 ALGORITHM_NAMES: tuple[str, ...] = ("dqn", "double_dqn", "cql", "bcq", "bc", "sac")
-# sac costs about twice a Q-learner's time per update (an actor and two critics): opt-in
+# sac costs ~2.7x a Q-learner's time per update (an actor and two critics): opt-in
 DEFAULT_ALGORITHMS: tuple[str, ...] = ("dqn", "double_dqn", "cql", "bcq", "bc")
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")

@@ -7,7 +7,7 @@ sessions (seed 999, gamma 0.95) against ``run_behaviour`` on the same sessions.
 
 Measured when these tests were written (value per session +- SE): CQL's greedy head 2.95 +-
 0.08 and SAC's actor distribution 3.32 +- 0.10 against the logging policy's 2.39 +- 0.04.
-SAC trains 3 000 updates instead of the default 5 000 here (one SAC update costs ~2.5 CQL
+SAC trains 3 000 updates instead of the default 5 000 here (one SAC update costs ~2.7 CQL
 updates; with 5 000 the test takes ~80 s of CPU, and its actor reaches 3.86 +- 0.11);
 docs/training.md has every algorithm and other seeds.
 """
