@@ -121,14 +121,16 @@ def sac_classes() -> dict[str, type]:
             q_taken = qs.gather(2, index)
             td = F.smooth_l1_loss(q_taken, y.unsqueeze(0).expand_as(q_taken), beta=1.0)
             critic_loss = td * n_critics
-            metrics: dict[str, float] = {}
+            penalty = None
             if self.conservative_weight > 0.0:
                 penalty = (torch.logsumexp(qs, dim=2, keepdim=True) - q_taken).mean() * n_critics
                 critic_loss = critic_loss + self.conservative_weight * penalty
-                metrics["conservative_loss"] = float(penalty.detach())
             critic_loss.backward()
             mods.critic_optim.step()
-            metrics["critic_loss"] = float(critic_loss.detach())
+            # critic_loss first: reports plot the first loss of a model's metrics
+            metrics = {"critic_loss": float(critic_loss.detach())}
+            if penalty is not None:
+                metrics["conservative_loss"] = float(penalty.detach())
             # actor (and temperature), on the critics after their step
             mods.q_funcs.eval()
             mods.actor_optim.zero_grad()

@@ -112,6 +112,8 @@ def test_sac_trained_models_have_an_actor_critics_and_metrics(trained, tiny):
     final = model.final_metrics
     for key in ("loss_critic_loss", "loss_actor_loss", "loss_conservative_loss", "loss_temp"):
         assert math.isfinite(final[key]), key
+    # reports plot a model's first loss: the critics'
+    assert next(k for k in final if k.startswith("loss_")) == "loss_critic_loss"
     assert final["td_error"] >= 0.0 and math.isfinite(final["initial_value"])
     fresh = create_learner("sac", tiny.small_config(), 2, tiny.n_actions, "cpu:0")
     for part in ("policy", "q_funcs"):
