@@ -73,7 +73,9 @@ class QFunction(_Network):
     """Q(s, ·) of a trained model: ``q_values(raw_states) -> (n, A)``.
 
     Values are in reward units: training's ``MultiplyRewardScaler`` (``[train] reward_scale``)
-    is undone; with another d3rlpy reward scaler they stay on its scale (see ``units``).
+    is undone; with another d3rlpy reward scaler they stay on its scale (see ``units``). For a
+    ``sac`` model these are its critics: the soft Q of its actor (the discounted entropy bonus
+    of later decisions included).
 
     For BCQ, ``allowed(raw_states)`` is BCQ's action filter: action ``a`` is allowed when
     ``pi_imitator(a|s) / max_b pi_imitator(b|s) > action_flexibility``; other models allow

@@ -224,3 +224,22 @@ def test_fixed_temperature_saves_and_loads(mdp, tiny, tmp_path):
     np.testing.assert_array_equal(loaded.q_values(states), model.q_values(states))
     weight = ALGORITHM_DEFAULTS["sac"]["conservative_weight"]
     assert loaded.algo.config.conservative_weight == weight > 0
+
+
+@pytest.mark.parametrize("head", ["epsilon_greedy", "greedy", "softmax"])
+def test_the_evaluation_stage_picks_sac_up_under_every_head(trained, mdp, head):
+    # offrec.evaluation.build_policies has no sac special case: policy_head means the same
+    from offrec.config import OffrecConfig
+    from offrec.evaluation import build_policies
+    from ope.config import EvaluateConfig
+
+    run_dir, models = trained
+    train, _, spec, actions = mdp
+    cfg = OffrecConfig(evaluate=EvaluateConfig(policy_head=head, epsilon=0.2, baselines=()))
+    found = {p.name: p for p in build_policies(cfg, run_dir, train, spec, actions)}
+    assert set(found) == set(models)
+    policy = found["sac"].policy
+    assert isinstance(policy, ActorPolicy) and policy.head == head
+    states = train.states[:20]
+    expected = models["sac"].policy(head, epsilon=0.2).action_probs(states)
+    np.testing.assert_array_equal(policy.action_probs(states), expected)
