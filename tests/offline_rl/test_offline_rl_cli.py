@@ -123,3 +123,16 @@ def test_bad_config_exits_2(project):
     result = _run(["train", "-c", str(root / "bad.toml")])
     assert result.exit_code == 2
     assert "[train.cql] alpah: unknown field of d3rlpy DiscreteCQLConfig" in result.output
+
+
+def test_train_sac_from_the_cli_with_its_config_table(project):
+    root, _ = project
+    config = root / "offrec.toml"
+    config.write_text(config.read_text() + "\n[train.sac]\nconservative_weight = 0.25\n")
+    result = _run(["train", "-c", str(config), "--run-id", "r2", "--algo", "sac"])
+    assert result.exit_code == 0, result.output
+    table = result.output.splitlines()
+    assert any(line.startswith("sac ") and line.split()[1] == "40" for line in table)
+    model = load_model(root / "runs" / "r2", "sac")
+    assert model.kind == "sac" and model.algo.config.conservative_weight == 0.25
+    assert model.policy().name == "sac"
