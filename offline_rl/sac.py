@@ -39,6 +39,7 @@ import math
 from typing import Any
 
 from offline_rl._d3 import d3rlpy_module
+from offline_rl.errors import TrainError
 
 __all__ = ["sac_classes", "CONFIG_TYPE"]
 
@@ -60,6 +61,7 @@ def sac_classes() -> dict[str, type]:
     from d3rlpy.algos.qlearning.sac import DiscreteSAC, DiscreteSACConfig
     from d3rlpy.algos.qlearning.torch.sac_impl import DiscreteSACImpl
     from d3rlpy.base import register_learnable
+    from d3rlpy.models import MeanQFunctionFactory
     from d3rlpy.models.torch.parameters import get_parameter
 
     @dataclasses.dataclass()
@@ -81,6 +83,11 @@ def sac_classes() -> dict[str, type]:
         """d3rlpy's ``DiscreteSAC`` whose networks train with :class:`ConservativeSACImpl`."""
 
         def inner_create_impl(self, observation_shape: Any, action_size: int) -> None:
+            if not isinstance(self._config.q_func_factory, MeanQFunctionFactory):
+                raise TrainError(
+                    f'sac: q_func_factory = "{self._config.q_func_factory.get_type()}"; the '
+                    f'conservative actor-critic supports only "mean" Q-functions'
+                )
             super().inner_create_impl(observation_shape, action_size)
             impl = self._impl
             impl.__class__ = ConservativeSACImpl
@@ -92,7 +99,7 @@ def sac_classes() -> dict[str, type]:
         return torch.stack([q(x).q_value for q in q_funcs], dim=0)
 
     class ConservativeSACImpl(DiscreteSACImpl):
-        """One update of the module docstring (mean Q-functions only; the config checks)."""
+        """One update of the module docstring (mean Q-functions only)."""
 
         conservative_weight: float = 0.0
         target_entropy: float = 0.0

@@ -183,6 +183,12 @@ def test_only_mean_q_functions():
     cfg = TrainConfig(sac={"q_func_factory": "qr"})
     with pytest.raises(TrainError, match=r'q_func_factory = "qr": .* only "mean" Q-functions'):
         build_d3rlpy_config("sac", cfg)
+    # and when the config class is used directly
+    d3 = d3rlpy_module()
+    direct = build_d3rlpy_config("sac", TrainConfig())
+    direct = dataclasses.replace(direct, q_func_factory=d3.models.QRQFunctionFactory())
+    with quiet(), pytest.raises(TrainError, match=r'sac: q_func_factory = "qr"; the'):
+        direct.create(device="cpu:0").create_impl((2,), 4)
 
 
 def test_shared_values_fill_the_actor_critic_fields():
