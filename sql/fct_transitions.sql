@@ -38,7 +38,7 @@ vectors as (
                 range($last_k),
                 lambda j: case
                     when j < coalesce(array_length(f.prev_actions), 0)
-                        then f.prev_actions[array_length(f.prev_actions) - j]
+                        then f.prev_actions[cast(array_length(f.prev_actions) - j as integer)]
                     else $none
                 end
             ),
@@ -46,7 +46,7 @@ vectors as (
                 range($last_k),
                 lambda j: case
                     when j < coalesce(array_length(f.recent_items), 0)
-                        then f.recent_items[array_length(f.recent_items) - j]
+                        then f.recent_items[cast(array_length(f.recent_items) - j as integer)]
                     else $none
                 end
             ),

@@ -1,9 +1,10 @@
 """Every SQL file parses and transpiles from DuckDB to Spark SQL; build steps document params.
 
-Spark execution is not tested here (pyspark is not installed); the transpiled text uses Spark's
-``:name`` parameter markers, ``COLLECT_LIST`` windows, ``TRANSFORM``/``FILTER`` lambdas and
-numeric ``RANGE`` frames. DuckDB's ``epoch_us`` has no sqlglot mapping and is passed through
-(Spark spells it ``unix_micros``).
+The transpiled text uses Spark's ``:name`` parameter markers, ``COLLECT_LIST`` windows,
+``TRANSFORM``/``FILTER`` lambdas and numeric ``RANGE`` frames. DuckDB's ``epoch_us`` has no
+sqlglot mapping and is passed through (Spark spells it ``unix_micros``). List subscripts with a
+computed index are cast to INTEGER so that sqlglot shifts them from DuckDB's 1-based to Spark's
+0-based indexing. test_sql_spark.py runs the transpiled steps on Spark.
 """
 
 from __future__ import annotations
