@@ -21,6 +21,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -344,7 +345,7 @@ def export_parquet(con: duckdb.DuckDBPyConnection, version: str, datasets_dir: P
     return target
 
 
-_PARQUET_BATCH_ROWS = 262_144
+_PARQUET_BATCH_ROWS = 65_536
 
 
 def _dictionary_columns(schema: pa.Schema) -> list[str]:
@@ -374,10 +375,15 @@ def _run_int_steps(
     clock: _Clock,
 ) -> list[str]:
     warnings: list[str] = []
+    last_use = _last_use()
     for i, step in enumerate(INT_STEPS, start=1):
         _say(progress, f"step {i}/{len(INT_STEPS)}: {step}")
         with clock(f"step:{step}"):
             _materialise(con, step, params)
+            # temp tables live in DuckDB's memory budget: free the ones no later step reads
+            for done in INT_STEPS[:i]:
+                if last_use[done] == step:
+                    con.execute(f"DROP TABLE IF EXISTS temp.{quote_ident(done)}")
         if step == "int_sessions":
             _check_sessions(con)
         elif step == "int_events":
@@ -392,6 +398,25 @@ def _run_int_steps(
                     f"decision items: the action space has {n_top} named actions + other"
                 )
     return warnings
+
+
+def _last_use() -> dict[str, str]:
+    """For each int_ step, the last int_ step that reads it; "" (kept until the build ends)
+    when a fct_ step reads it or no step does."""
+    readers = [(step, read_sql(f"{step}.sql")) for step in INT_STEPS]
+    final = " ".join(read_sql(f"{step}.sql") for step, _ in _FCT_STEPS)
+    final += read_sql("fct_feature_stats.sql")
+    last: dict[str, str] = {}
+    for i, step in enumerate(INT_STEPS):
+        ref = re.compile(rf"\b{step}\b")
+        if ref.search(final):
+            last[step] = ""
+            continue
+        last[step] = ""
+        for later, text in readers[i + 1 :]:
+            if ref.search(text):
+                last[step] = later
+    return last
 
 
 def _write_version(

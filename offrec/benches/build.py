@@ -315,6 +315,8 @@ def suite(opts: BenchOptions) -> BenchSuite:
             "decisions": res.summary["decisions"]["total"],
             "version": res.version,
             "state_dim": res.summary["state_dim"],
+            # where the time went (wall seconds per build phase, see BuildResult.timings)
+            "phases_s": res.timings,
         }
 
     def plain() -> dict[str, Any]:
