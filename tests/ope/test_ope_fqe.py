@@ -642,9 +642,10 @@ def test_fqe_interval_counts_the_refit_spread(mdp, stochastic_pi) -> None:
     )
     iv = fqe_interval(res, *args, n_refits=3, n_bootstrap=200, random_state=0)
     assert iv.point == res.value and iv.refit_values.shape == (3,)
-    assert iv.se == max(iv.bootstrap_se, iv.refit_se) and iv.bootstrap_se > 0
+    half = max(1.959964 * iv.bootstrap_se, 4.302653 * iv.refit_se)  # t with 2 dof
+    assert iv.bootstrap_se > 0 and iv.se == pytest.approx(half / 1.959964, rel=1e-6)
     assert iv.low < res.value < iv.high
-    assert iv.high - iv.low == pytest.approx(2 * 1.959964 * iv.se, rel=1e-6)
+    assert iv.high - iv.low == pytest.approx(2 * half, rel=1e-6)
     assert iv.extra_se == pytest.approx(math.sqrt(max(iv.se**2 - iv.bootstrap_se**2, 0.0)))
     fixed = fqe_interval(res, *args, n_refits=0, n_bootstrap=200, random_state=0)
     assert fixed.se == fixed.bootstrap_se and fixed.refit_values.size == 0
