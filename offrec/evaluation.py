@@ -712,6 +712,28 @@ def evaluate_run(
                     reward=r, episode_ids=eps, steps=test.steps
                 )
                 t = summarize_kernels({"fqe": k}, eps, baseline=base, random_state=rs + 2, **common)
+                if ev.fqe.interval_refits:  # add FQE's fitting error (ope.fqe.fqe_interval)
+                    from ope.fqe import fqe_interval, widen_rows
+
+                    fiv = fqe_interval(
+                        fqe,
+                        s_n,
+                        test.actions,
+                        r,
+                        s_next_n,
+                        test.terminals,
+                        eps,
+                        test.steps,
+                        probs,
+                        probs_next,
+                        next_valid=~test.timeouts,
+                        pscore=mu,
+                        n_refits=ev.fqe.interval_refits,
+                        alpha=ev.alpha,
+                        n_bootstrap=ev.n_bootstrap,
+                        random_state=rs + 3,
+                    )
+                    t = widen_rows(t, fiv)
                 t["family"] = "per_session"
                 t["n_decisions"], t["n_episodes"] = n, test.n_episodes
                 frames.append(t.assign(policy=put.name, objective=obj))

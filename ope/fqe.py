@@ -71,6 +71,7 @@ __all__ = [
     "fit_fqe",
     "fqe_interval",
     "initial_state_rows",
+    "widen_rows",
 ]
 
 
@@ -188,6 +189,15 @@ class FQEConfig:
         default=100.0,
         metadata={"help": "importance weights of the regression are capped at this", "gt": 0},
     )
+    interval_refits: int = field(
+        default=0,
+        metadata={
+            "help": "offrec evaluate: widen FQE's interval by the spread of this many refits on "
+            "resampled sessions (ope.fqe.fqe_interval; 0 = fixed-Q session bootstrap only, else "
+            ">= 2; each refit costs one more fit)",
+            "min": 0,
+        },
+    )
     seed: int = field(
         default=0, metadata={"help": "seed of initialisation, split, sampling", "min": 0}
     )
@@ -216,6 +226,11 @@ class FQEConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise OPEError(f"FQEConfig.{name} == {value!r}, must be an integer >= 1")
+        r = self.interval_refits
+        if isinstance(r, bool) or not isinstance(r, int) or r < 0 or r == 1:
+            raise OPEError(
+                f"FQEConfig.interval_refits == {r!r}: give 0 (no refits) or an integer >= 2"
+            )
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise OPEError(f"FQEConfig.seed == {self.seed!r}, must be an integer >= 0")
         _check_open(self.learning_rate, "FQEConfig.learning_rate", 0.0, 1.0)
@@ -1165,3 +1180,31 @@ def fqe_interval(
         refit_se=refit_se,
         refit_values=refits,
     )
+
+
+def widen_rows(table: pd.DataFrame, interval: FQEInterval) -> pd.DataFrame:
+    """FQE rows of a runner table with the fitting error of ``interval`` added to their bounds.
+
+    ``table`` holds rows built from a kernel of FQE's initial values (``value, low, high`` and,
+    when compared with a baseline, ``lift*`` and ``rel_lift*`` and ``baseline_value``): each
+    side's half-width ``h`` becomes ``sqrt(h**2 + (z * extra_se)**2)`` (independent errors add
+    in variance); for the relative lift the added term is divided by ``|baseline_value|``.
+    Returns a copy.
+    """
+    if not isinstance(interval, FQEInterval):
+        raise OPEError(f"interval: expected an FQEInterval, got {type(interval).__name__}")
+    out = table.copy()
+    add = float(NormalDist().inv_cdf(1.0 - interval.alpha / 2.0)) * interval.extra_se
+    groups = [("value", "low", "high", 1.0), ("lift", "lift_low", "lift_high", 1.0)]
+    if "baseline_value" in out.columns:
+        base = out["baseline_value"].abs().to_numpy(dtype=np.float64)
+        scale = np.divide(1.0, base, out=np.full_like(base, np.nan), where=base > 0)
+        groups.append(("rel_lift", "rel_lift_low", "rel_lift_high", scale))
+    for point, low, high, k in groups:
+        if point not in out.columns:
+            continue
+        p = out[point].to_numpy(dtype=np.float64)
+        extra = add * np.asarray(k, dtype=np.float64)
+        out[low] = p - np.hypot(p - out[low].to_numpy(dtype=np.float64), extra)
+        out[high] = p + np.hypot(out[high].to_numpy(dtype=np.float64) - p, extra)
+    return out

@@ -551,6 +551,8 @@ CONFIG_BAD = [
     ({"importance_weighting": "full"}, "FQEConfig.importance_weighting == 'full': choose one"),
     ({"max_weight": 0.0}, "FQEConfig.max_weight == 0.0, must be > 0"),
     ({"weight_decay": -0.1}, "FQEConfig.weight_decay == -0.1, must be >= 0"),
+    ({"interval_refits": 1}, "FQEConfig.interval_refits == 1: give 0"),
+    ({"interval_refits": -2}, "FQEConfig.interval_refits == -2"),
 ]
 
 
@@ -659,3 +661,38 @@ def test_fqe_interval_counts_the_refit_spread(mdp, stochastic_pi) -> None:
             fqe_interval(res, *args, **kwargs)
     with pytest.raises(OPEError, match="FQEResult"):
         fqe_interval(object(), *args)  # type: ignore[arg-type]
+
+
+def test_widen_rows_adds_the_fitting_error_in_quadrature() -> None:
+    import pandas as pd
+
+    from ope.fqe import FQEInterval, widen_rows
+
+    iv = FQEInterval(2.0, 1.0, 3.0, 0.05, 1.0 / 1.959964, 0.3, 0.5, np.array([1.0, 2.0]))
+    add = 1.959964 * iv.extra_se
+    assert iv.extra_se == pytest.approx(math.sqrt(iv.se**2 - 0.09))
+    row = pd.DataFrame(
+        {
+            "value": [2.0],
+            "low": [1.7],
+            "high": [2.5],
+            "baseline_value": [-4.0],
+            "lift": [0.5],
+            "lift_low": [0.1],
+            "lift_high": [0.8],
+            "rel_lift": [0.1],
+            "rel_lift_low": [0.0],
+            "rel_lift_high": [0.2],
+        }
+    )
+    out = widen_rows(row, iv)
+    assert out.low[0] == pytest.approx(2.0 - math.hypot(0.3, add))
+    assert out.high[0] == pytest.approx(2.0 + math.hypot(0.5, add))
+    assert out.lift_low[0] == pytest.approx(0.5 - math.hypot(0.4, add))
+    assert out.lift_high[0] == pytest.approx(0.5 + math.hypot(0.3, add))
+    assert out.rel_lift_low[0] == pytest.approx(0.1 - math.hypot(0.1, add / 4.0))
+    assert row.low[0] == 1.7  # the input is not modified
+    no_extra = FQEInterval(2.0, 1.0, 3.0, 0.05, 0.3, 0.3, 0.1, np.array([1.0, 2.0]))
+    pd.testing.assert_frame_equal(widen_rows(row, no_extra), row)
+    with pytest.raises(OPEError, match="expected an FQEInterval"):
+        widen_rows(row, (1.0, 2.0))  # type: ignore[arg-type]
