@@ -14,7 +14,8 @@ Contenders, all on that warehouse in this process:
   feature statistics, gates or Parquet) with LAG/LEAD and running window aggregates over
   sessions, and the next state with LEAD. It is a lower bound, not an equivalent;
 * pandas: a straightforward pandas implementation of the same features as ours (history and
-  rewards included) into in-memory arrays.
+  rewards included) into in-memory arrays; it persists nothing (ours writes the warehouse
+  tables and the Parquet copies), so its ratio flatters the baseline.
 
 The ratio is baseline time / our time. Goals: >= 0.5x the plain query, >= 5x pandas, peak RSS
 <= 2 GB for ours.
