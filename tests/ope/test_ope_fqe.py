@@ -13,7 +13,14 @@ import pytest
 import torch
 
 from ope.errors import OPEError
-from ope.fqe import FQEConfig, FQEResult, _diagnose, fit_fqe, initial_state_rows
+from ope.fqe import (
+    FQEConfig,
+    FQEResult,
+    _diagnose,
+    fit_fqe,
+    initial_state_rows,
+    support_clip_probs,
+)
 
 torch.set_num_threads(1)
 
@@ -553,6 +560,9 @@ CONFIG_BAD = [
     ({"weight_decay": -0.1}, "FQEConfig.weight_decay == -0.1, must be >= 0"),
     ({"interval_refits": 1}, "FQEConfig.interval_refits == 1: give 0"),
     ({"interval_refits": -2}, "FQEConfig.interval_refits == -2"),
+    ({"support_clip": -1.0}, "FQEConfig.support_clip == -1.0: give 0 \\(off\\)"),
+    ({"support_clip": math.inf}, "FQEConfig.support_clip == inf"),
+    ({"support_clip": True}, "FQEConfig.support_clip == True"),
 ]
 
 
@@ -696,3 +706,39 @@ def test_widen_rows_adds_the_fitting_error_in_quadrature() -> None:
     pd.testing.assert_frame_equal(widen_rows(row, no_extra), row)
     with pytest.raises(OPEError, match="expected an FQEInterval"):
         widen_rows(row, (1.0, 2.0))  # type: ignore[arg-type]
+
+
+SUPPORT_CASES = [
+    # pi within M * mu everywhere: unchanged
+    ([0.5, 0.5, 0.0], [0.4, 0.4, 0.2], 2.0, [0.5, 0.5, 0.0]),
+    # pi on an action mu takes 5% of the time, M = 2: 0.1 kept, 0.9 follows mu
+    ([0.0, 0.0, 1.0], [0.5, 0.45, 0.05], 2.0, [0.45, 0.405, 0.145]),
+    # an action mu never takes: all of pi's mass follows mu
+    ([1.0, 0.0, 0.0], [0.0, 0.5, 0.5], 10.0, [0.0, 0.5, 0.5]),
+]
+
+
+@pytest.mark.parametrize(("pi", "mu", "multiple", "expected"), SUPPORT_CASES)
+def test_support_clip_moves_only_the_unsupported_mass(pi, mu, multiple, expected) -> None:
+    out = support_clip_probs(np.array([pi]), np.array([mu]), multiple)
+    assert np.allclose(out, [expected]) and np.allclose(out.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize(
+    ("pi", "mu", "multiple", "match"),
+    [
+        (np.ones((2, 3)) / 3, np.ones((2, 2)) / 2, 2.0, r"behaviour_probs: expected .*\(2, 3\)"),
+        (np.ones((2, 3)) / 3, np.ones((2, 3)) / 3, 0.0, "multiple == 0.0, must be"),
+    ],
+)
+def test_support_clip_rejects_bad_input(pi, mu, multiple, match) -> None:
+    with pytest.raises(OPEError, match=match):
+        support_clip_probs(pi, mu, multiple)
+
+
+def test_support_clip_leaves_a_well_supported_fit_exact(mdp, stochastic_pi) -> None:
+    # the behaviour takes every action often, so a generous multiple changes nothing material
+    d = sample(mdp, 1500, seed=1)
+    res = run_fqe(mdp, d, stochastic_pi, config=replace(FAST, support_clip=20.0))
+    assert not res.diverged, res.warnings
+    assert res.value == pytest.approx(true_value(mdp, d, stochastic_pi), rel=0.05)
