@@ -1,14 +1,15 @@
 """Build a versioned RL dataset from the warehouse ``events`` table.
 
 ``build_dataset`` runs the plain-SQL steps of this package in order, each a SELECT in its own
-file, materialised as a temporary table named after the file::
+file, materialised as a table named after the file (in a scratch DuckDB file attached beside a
+warehouse file and deleted afterwards; a temporary table for an in-memory warehouse)::
 
     int_sessions -> int_events -> int_decisions -> int_episodes -> int_item_actions
       -> int_rewards, int_session_state, int_history -> int_features
       -> fct_actions, fct_item_actions, fct_transitions, fct_episodes, fct_feature_stats
 
-then the data-quality gates (``checks/dq_*.sql``, each returns offending rows). Everything
-happens in one transaction: a failing gate rolls the build back and raises
+then the data-quality gates (``checks/dq_*.sql``, each returns offending rows). The fct_
+writes, summary and gates happen in one transaction: a failing gate rolls the build back and raises
 :class:`sql.errors.GateFailed`. The version id hashes the config, a fingerprint of the input
 events and the code, so re-running the same build replaces that version's rows (never
 duplicates them), and different versions coexist in the tables, keyed by ``dataset_version``.
@@ -167,23 +168,11 @@ def build_dataset(
         version = dataset_version_id(cfg, fingerprint)
         params = _step_params(cfg, version, fingerprint)
         _say(progress, f"building dataset {version}")
-        con.execute("BEGIN TRANSACTION")
-        try:
-            warnings = _run_int_steps(con, cfg, params, progress, clock)
-            replaced = _write_version(con, cfg, version, params, progress, clock)
-            with clock("summary"):
-                summary = compute_summary(con, version, cfg, warnings=warnings)
-                _write_version_row(con, cfg, version, params, fingerprint, summary)
-            _say(progress, "running data-quality gates")
-            with clock("gates"):
-                gates = run_gates(con, version, raise_on_failure=True)
-            with clock("commit"):
-                con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        finally:
-            _drop_int_tables(con)
+        with _scratch(con) as scratch:
+            warnings = _run_int_steps(con, cfg, params, progress, clock, scratch)
+            replaced, summary, gates = _write_and_gate(
+                con, cfg, version, params, fingerprint, warnings, progress, clock
+            )
         _say(progress, f"writing Parquet to {datasets_dir / version}")
         with clock("parquet"):
             parquet_dir = export_parquet(con, version, datasets_dir)
@@ -197,6 +186,34 @@ def build_dataset(
         warnings=tuple(warnings),
         timings=clock.seconds,
     )
+
+
+def _write_and_gate(
+    con: duckdb.DuckDBPyConnection,
+    cfg: BuildConfig,
+    version: str,
+    params: dict[str, Any],
+    fingerprint: dict[str, Any],
+    warnings: list[str],
+    progress: Progress | None,
+    clock: _Clock,
+) -> tuple[bool, dict[str, Any], list[GateResult]]:
+    """The fct_ writes, summary and gates in one transaction (rolled back on any error)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        replaced = _write_version(con, cfg, version, params, progress, clock)
+        with clock("summary"):
+            summary = compute_summary(con, version, cfg, warnings=warnings)
+            _write_version_row(con, cfg, version, params, fingerprint, summary)
+        _say(progress, "running data-quality gates")
+        with clock("gates"):
+            gates = run_gates(con, version, raise_on_failure=True)
+        with clock("commit"):
+            con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return replaced, summary, gates
 
 
 def run_gates(
@@ -373,17 +390,18 @@ def _run_int_steps(
     params: dict[str, Any],
     progress: Progress | None,
     clock: _Clock,
+    scratch: str,
 ) -> list[str]:
     warnings: list[str] = []
     last_use = _last_use()
     for i, step in enumerate(INT_STEPS, start=1):
         _say(progress, f"step {i}/{len(INT_STEPS)}: {step}")
         with clock(f"step:{step}"):
-            _materialise(con, step, params)
-            # temp tables live in DuckDB's memory budget: free the ones no later step reads
+            _materialise(con, step, params, scratch)
+            # free the tables no later step reads
             for done in INT_STEPS[:i]:
                 if last_use[done] == step:
-                    con.execute(f"DROP TABLE IF EXISTS temp.{quote_ident(done)}")
+                    con.execute(f"DROP TABLE IF EXISTS {scratch}.{quote_ident(done)}")
         if step == "int_sessions":
             _check_sessions(con)
         elif step == "int_events":
@@ -758,18 +776,70 @@ def _bind(text: str, values: dict[str, Any], name: str) -> dict[str, Any]:
     return {k: values[k] for k in needed}
 
 
-def _materialise(con: duckdb.DuckDBPyConnection, step: str, params: dict[str, Any]) -> None:
+def _materialise(
+    con: duckdb.DuckDBPyConnection, step: str, params: dict[str, Any], scratch: str
+) -> None:
     text = read_sql(f"{step}.sql")
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {quote_ident(step)} AS\n{text}",
+        f"CREATE OR REPLACE {'TEMP ' if scratch == 'temp' else ''}TABLE "
+        f"{scratch}.{quote_ident(step)} AS\n{text}",
         _bind(text, params, f"{step}.sql"),
     )
 
 
-def _drop_int_tables(con: duckdb.DuckDBPyConnection) -> None:
+#: Catalog name of the on-disk scratch database the int_ tables are built in.
+_SCRATCH = "offrec_build_scratch"
+
+
+@contextmanager
+def _scratch(con: duckdb.DuckDBPyConnection) -> Iterator[str]:
+    """Attach a fresh on-disk DuckDB file beside the warehouse for the int_ tables; yields its
+    schema name (``temp`` for an in-memory warehouse) and detaches and deletes it afterwards.
+
+    Temporary tables are kept uncompressed in DuckDB's memory budget and spill uncompressed to
+    the temp directory; tables of an attached database file are written compressed (DuckDB
+    writes a bulk CREATE TABLE AS straight to the file), which keeps the 10M-event build far
+    below ``memory_limit`` instead of spilling. Unqualified names resolve to the warehouse
+    first, then the scratch database, so the SQL files stay catalog-free.
+    """
+    row = one(
+        con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
+    )
+    if row is None or not row[0]:
+        try:
+            yield "temp"
+        finally:
+            _drop_int_tables(con, "temp")
+        return
+    base = Path(str(row[0]))
+    folder = Path(tempfile.mkdtemp(prefix=f".{base.name}.build-", dir=base.parent))
+    path = folder / "scratch.duckdb"
+    search_path = one(con.execute("SELECT current_setting('search_path')"))[0]
+    db = one(con.execute("SELECT current_database()"))[0]
+    con.execute(f"ATTACH {_sql_str(str(path))} AS {_SCRATCH}")
+    try:
+        con.execute("SET search_path = $p", {"p": f"{_sql_name(db)}.main,{_SCRATCH}.main"})
+        yield f"{_SCRATCH}.main"
+    finally:
+        try:
+            con.execute("SET search_path = $p", {"p": search_path})
+            con.execute(f"DETACH {_SCRATCH}")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _sql_name(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _drop_int_tables(con: duckdb.DuckDBPyConnection, schema: str) -> None:
     for step in INT_STEPS:
         try:
-            con.execute(f"DROP TABLE IF EXISTS temp.{quote_ident(step)}")
+            con.execute(f"DROP TABLE IF EXISTS {schema}.{quote_ident(step)}")
         except duckdb.Error:
             pass
 

@@ -57,3 +57,35 @@ def test_intermediate_tables_are_gone_after_a_build(con, events, build):
     rows = con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()
     temp = {r[0] for r in rows}
     assert not temp & set(INT_STEPS)
+
+
+def test_file_warehouse_builds_int_tables_in_a_scratch_file_it_removes(con, events, tmp_path):
+    """On a warehouse file the int_ tables live in an attached scratch database (compressed,
+    outside the memory budget); the result equals the in-memory build, and afterwards nothing
+    is attached, the search path is as it was and no scratch file is left."""
+    import duckdb
+
+    from sql.build import build_dataset
+    from sql.config import BuildConfig
+
+    events(GOOD)
+    con.execute(f"ATTACH '{tmp_path / 'w-1.duckdb'}' AS w")
+    con.execute("CREATE TABLE w.main.events AS FROM memory.main.events")
+    con.execute("DETACH w")
+    cfg = BuildConfig(train_frac=1.0, validation_frac=0.0, test_frac=0.0)
+    results = []
+    for c in (con, duckdb.connect(str(tmp_path / "w-1.duckdb"))):
+        before = c.execute("SELECT current_setting('search_path')").fetchall()
+        res = build_dataset(c, cfg, datasets_dir=tmp_path / "ds")
+        assert c.execute("SELECT current_setting('search_path')").fetchall() == before
+        names = {r[0] for r in c.sql("SELECT database_name FROM duckdb_databases()").fetchall()}
+        assert not any("scratch" in n for n in names), names
+        rows = c.execute(
+            "SELECT episode_id, step, state, next_state, reward FROM transitions "
+            "WHERE dataset_version = $v ORDER BY ALL",
+            {"v": res.version},
+        ).fetchall()
+        results.append((res.version, rows))
+    c.close()
+    assert results[0] == results[1] and len(results[0][1]) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds", "w-1.duckdb"]
