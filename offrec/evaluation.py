@@ -162,6 +162,26 @@ def build_policies(
     return out
 
 
+def _bandit_evaluation(ev: Any) -> Any:
+    """The ``[evaluate] estimators`` as one ``ope.OffPolicyEvaluation`` (None when empty)."""
+    from ope import OffPolicyEvaluation
+    from ope.registry import make_bandit_estimator
+
+    if not ev.estimators:
+        return None
+    return OffPolicyEvaluation(
+        tuple(
+            make_bandit_estimator(
+                name,
+                clip_lambda=ev.clip_lambda,
+                switch_lambda=ev.switch_lambda,
+                shrinkage_lambda=ev.shrinkage_lambda,
+            )
+            for name in ev.estimators
+        )
+    )
+
+
 def _simulator_config(cfg: OffrecConfig, given: dict[str, Any] | None) -> Any:
     """The simulator config of the logs when they came from ``offrec simulate``, else None."""
     from offrec.simulator import SimulatorConfig, load_simulation_config
@@ -416,25 +436,11 @@ def _segment_rows(
 ) -> pd.DataFrame:
     """The per-decision estimators and the importance-sampling per-session ones of
     ``[evaluate]`` on each segment, for ``objective``."""
-    from ope import OffPolicyEvaluation, SequentialOffPolicyEvaluation
-    from ope.registry import make_bandit_estimator, make_sequential_estimator
+    from ope import SequentialOffPolicyEvaluation
+    from ope.registry import make_sequential_estimator
     from ope.segments import evaluate_segments
 
-    bandit = (
-        OffPolicyEvaluation(
-            tuple(
-                make_bandit_estimator(
-                    name,
-                    clip_lambda=ev.clip_lambda,
-                    switch_lambda=ev.switch_lambda,
-                    shrinkage_lambda=ev.shrinkage_lambda,
-                )
-                for name in ev.estimators
-            )
-        )
-        if ev.estimators
-        else None
-    )
+    bandit = _bandit_evaluation(ev)
     seq = tuple(
         make_sequential_estimator(name, gamma=ev.gamma)
         for name in ev.sequential_estimators
@@ -509,9 +515,9 @@ def evaluate_run(
     """Evaluate the run's models and baselines on the test split; write the results files."""
     import time
 
-    from ope import OffPolicyEvaluation, SequentialOffPolicyEvaluation, summarize_kernels
+    from ope import SequentialOffPolicyEvaluation, summarize_kernels
     from ope.fqe import fit_fqe
-    from ope.registry import make_bandit_estimator, make_sequential_estimator
+    from ope.registry import make_sequential_estimator
     from ope.reward_model import fit_reward_model
     from ope.verdict import decide
     from sql.dataset import load_action_space, load_feature_spec, load_transitions
@@ -568,21 +574,7 @@ def evaluate_run(
 
     sim_cfg = _simulator_config(cfg, simulator_config)
     weights = _weights_dict(cfg)
-    bandit = (
-        OffPolicyEvaluation(
-            tuple(
-                make_bandit_estimator(
-                    name,
-                    clip_lambda=ev.clip_lambda,
-                    switch_lambda=ev.switch_lambda,
-                    shrinkage_lambda=ev.shrinkage_lambda,
-                )
-                for name in ev.estimators
-            )
-        )
-        if ev.estimators
-        else None
-    )
+    bandit = _bandit_evaluation(ev)
     seq_all = [make_sequential_estimator(name, gamma=ev.gamma) for name in ev.sequential_estimators]
     seq_is = [
         e
