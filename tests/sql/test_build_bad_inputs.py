@@ -7,10 +7,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from sql.build import build_dataset, run_gates
+from sql.build import FUSED_CHECKS, build_dataset, run_gates
 from sql.config import BuildConfig, RewardConfig
 from sql.dataset import load_action_space, load_feature_spec, load_transitions
 from sql.errors import BuildError, GateFailed
+from sql.loader import read_sql, sql_params
 
 GOOD = [
     dict(t=0, session="s1", type="impression", item="A", position=0, propensity=0.5, request="a"),
@@ -295,42 +296,48 @@ def built(con, events, tmp_path):
     return res.version
 
 
-@pytest.mark.parametrize(
-    ("corruption", "check"),
-    [
-        ("UPDATE transitions SET propensity = 1.5 WHERE step = 1", "dq_propensity_range"),
-        ("UPDATE transitions SET propensity = 0 WHERE step = 1", "dq_propensity_range"),
-        (
-            "UPDATE transitions SET state = list_transform(state, lambda x: x / 0.0) "
-            "WHERE episode_id = 's2'",
-            "dq_finite_features",
-        ),
-        (
-            "UPDATE transitions SET next_state = [1.0, 2.0] WHERE step = 0 AND episode_id = 's1'",
-            "dq_finite_features",
-        ),
-        (
-            "UPDATE transitions SET terminal = true, timeout = true WHERE episode_id = 's2'",
-            "dq_terminal_xor_timeout",
-        ),
-        (
-            "UPDATE transitions SET timeout = true WHERE step = 0 AND episode_id = 's1'",
-            "dq_terminal_xor_timeout",
-        ),
-        (
-            "UPDATE transitions SET next_state = state WHERE step = 0 AND episode_id = 's1'",
-            "dq_next_state",
-        ),
-        ("UPDATE transitions SET next_state = state WHERE episode_id = 's2'", "dq_next_state"),
-        ("UPDATE transitions SET step = 5 WHERE step = 1", "dq_next_state"),
-        ("DELETE FROM episodes WHERE episode_id = 's2'", "dq_decision_session"),
-        ("UPDATE transitions SET episode_id = '' WHERE episode_id = 's2'", "dq_decision_session"),
-        ("UPDATE episodes SET n_steps = 3 WHERE episode_id = 's1'", "dq_decision_session"),
-        ("UPDATE transitions SET action = 7 WHERE step = 1", "dq_action_range"),
-        ("UPDATE transitions SET action = 0 WHERE item_id = 'B'", "dq_action_range"),
-        ("UPDATE transitions SET event_id = 'e0000'", "dq_unique_decisions"),
-    ],
-)
+GATE_CORRUPTIONS = [
+    ("UPDATE transitions SET propensity = 1.5 WHERE step = 1", "dq_propensity_range"),
+    ("UPDATE transitions SET propensity = 0 WHERE step = 1", "dq_propensity_range"),
+    (
+        "UPDATE transitions SET state = list_transform(state, lambda x: x / 0.0) "
+        "WHERE episode_id = 's2'",
+        "dq_finite_features",
+    ),
+    (
+        "UPDATE transitions SET next_state = [1.0, 2.0] WHERE step = 0 AND episode_id = 's1'",
+        "dq_finite_features",
+    ),
+    (
+        "UPDATE transitions SET terminal = true, timeout = true WHERE episode_id = 's2'",
+        "dq_terminal_xor_timeout",
+    ),
+    (
+        "UPDATE transitions SET timeout = true WHERE step = 0 AND episode_id = 's1'",
+        "dq_terminal_xor_timeout",
+    ),
+    (
+        "UPDATE transitions SET next_state = state WHERE step = 0 AND episode_id = 's1'",
+        "dq_next_state",
+    ),
+    ("UPDATE transitions SET next_state = state WHERE episode_id = 's2'", "dq_next_state"),
+    ("UPDATE transitions SET step = 5 WHERE step = 1", "dq_next_state"),
+    ("DELETE FROM episodes WHERE episode_id = 's2'", "dq_decision_session"),
+    ("UPDATE transitions SET episode_id = '' WHERE episode_id = 's2'", "dq_decision_session"),
+    ("UPDATE episodes SET n_steps = 3 WHERE episode_id = 's1'", "dq_decision_session"),
+    ("UPDATE transitions SET action = 7 WHERE step = 1", "dq_action_range"),
+    ("UPDATE transitions SET action = 0 WHERE item_id = 'B'", "dq_action_range"),
+    ("UPDATE transitions SET event_id = 'e0000'", "dq_unique_decisions"),
+    ("UPDATE transitions SET action = -1 WHERE step = 0", "dq_action_range"),
+    ("DELETE FROM item_actions WHERE item_id = 'B'", "dq_action_range"),
+    (
+        "UPDATE transitions SET next_state = NULL WHERE step = 0 AND episode_id = 's1'",
+        "dq_next_state",
+    ),
+]
+
+
+@pytest.mark.parametrize(("corruption", "check"), GATE_CORRUPTIONS)
 def test_gates_catch_corruption(con, built, corruption, check):
     assert all(g.passed for g in run_gates(con, built, raise_on_failure=False))
     con.execute(corruption)
@@ -344,6 +351,23 @@ def test_gates_catch_corruption(con, built, corruption, check):
         run_gates(con, built)
     assert info.value.check == check or not results[info.value.check].passed
     assert info.value.rows and info.value.columns
+
+
+@pytest.mark.parametrize(("corruption", "check"), GATE_CORRUPTIONS)
+def test_fused_counts_equal_each_gates_own_count(con, built, corruption, check):
+    # run_gates skips a row-level gate's own file when its fused count is 0, so the fused
+    # pass must count exactly the rows each gate's file returns
+    con.execute(corruption)
+    state_dim = con.execute("SELECT state_dim FROM dataset_versions").fetchone()[0]
+    values = {"dataset_version": built, "state_dim": state_dim}
+    fused = con.execute(read_sql("checks/fused_row_checks.sql"), values).fetchone()
+    own = []
+    for name in FUSED_CHECKS:
+        text = read_sql(f"checks/{name}.sql")
+        params = {k: values[k] for k in sql_params(text)}
+        own.append(con.execute(f"SELECT count(*) FROM ({text}) AS o", params).fetchone()[0])
+    assert dict(zip(FUSED_CHECKS, fused, strict=True)) == dict(zip(FUSED_CHECKS, own, strict=True))
+    assert check not in FUSED_CHECKS or own[FUSED_CHECKS.index(check)] > 0
 
 
 def test_failing_gate_rolls_the_build_back(con, events, tmp_path):

@@ -17,7 +17,7 @@ import sqlglot
 from sql.loader import list_sql, read_sql, sql_params
 
 FILES = list_sql() + list_sql("checks")
-BUILD_FILES = [f for f in FILES if re.match(r"^(checks/dq_|int_|fct_)", f)]
+BUILD_FILES = [f for f in FILES if re.match(r"^(checks/dq_|checks/fused_|int_|fct_)", f)]
 
 
 def test_there_are_sql_files():
