@@ -475,12 +475,23 @@ def _check_policy(
             )
     # 2. estimator agreement
     sign_lifts: dict[str, float | None] = {}
+    withheld: list[str] = []  # a row is there but its lift is not (e.g. a diverged FQE fit)
     for name in rules.agreement_estimators:
         srow = rows[rows["estimator"] == name]
         sign_lifts[name] = _num(srow["lift"].iloc[0]) if len(srow) else None
+        if len(srow) and sign_lifts[name] is None:
+            withheld.append(name)
     sign_ok: bool | None = None
     if rules.require_sign_agreement:
-        missing = [k for k, v in sign_lifts.items() if v is None]
+        missing = [k for k, v in sign_lifts.items() if v is None and k not in withheld]
+        if withheld:
+            sign_ok = False
+            labels = " or ".join(map(estimator_label, withheld))
+            reasons.append(
+                f"no {labels} lift to check agreement with: it was computed but withheld as "
+                "unreliable (see the evaluation notes, e.g. a diverged FQE fit), so the direction "
+                "rests on one estimator"
+            )
         if missing:
             sign_ok = False
             reasons.append(

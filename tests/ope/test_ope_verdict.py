@@ -129,6 +129,14 @@ CASES = [
         "no FQE lift to check agreement",
     ),
     (
+        "FQE withheld (row present, lift NaN), agreement required",
+        _table(_policy("a", 0.10, fqe_lift=math.nan)),
+        RULES,
+        KEEP,
+        "a",
+        "computed but withheld as unreliable",
+    ),
+    (
         "FQE missing, agreement not required",
         _table(_policy("a", 0.10)),
         replace(RULES, require_sign_agreement=False),
