@@ -1,7 +1,9 @@
 """Write files and directories so that a crash never leaves a half-written one in place.
 
 Everything is written beside its destination under a temporary name, flushed, then renamed
-(``os.replace``), which is atomic on POSIX file systems.
+(``os.replace``), which is atomic on POSIX file systems. The results get the permissions a plain
+``open``/``mkdir`` would give them (0666 / 0777 less the umask), not the private 0600 / 0700
+of ``tempfile``, so a report can be served or read by the team.
 """
 
 from __future__ import annotations
@@ -16,6 +18,13 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["atomic_write_text", "atomic_write_json", "atomic_dir", "atomic_path"]
+
+
+def _umask() -> int:
+    """The process umask (read by setting and restoring it: there is no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(path: Path) -> None:
@@ -35,6 +44,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         yield tmp
         os.replace(tmp, path)
@@ -68,6 +78,7 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
         old = None

@@ -360,6 +360,7 @@ def write_json(path: Path | str, data: Mapping[str, Any] | Sequence[Any]) -> Pat
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(_clean(data), fh, indent=2, allow_nan=False)
             fh.write("\n")
+        os.chmod(tmp, 0o644)  # like the report itself: readable, not tempfile's private 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -48,6 +48,24 @@ def test_atomic_dir_swaps_whole_directories(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["models"]
 
 
+@pytest.mark.parametrize("mask", [0o022, 0o027, 0o077])
+def test_atomic_results_get_umask_permissions_not_private_temp_ones(
+    tmp_path: Path, mask: int
+) -> None:
+    previous = os.umask(mask)
+    try:
+        atomic_write_text(tmp_path / "report.html", "<html>")
+        with atomic_path(tmp_path / "r.parquet") as tmp:
+            tmp.write_bytes(b"x")
+        with atomic_dir(tmp_path / "models") as tmp:
+            (tmp / "m").write_text("m")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "report.html").stat().st_mode & 0o777 == 0o666 & ~mask
+    assert (tmp_path / "r.parquet").stat().st_mode & 0o777 == 0o666 & ~mask
+    assert (tmp_path / "models").stat().st_mode & 0o777 == 0o777 & ~mask
+
+
 def test_lock_refuses_a_second_holder(tmp_path: Path) -> None:
     path = tmp_path / ".offrec.lock"
     with JobLock(path, command="nightly"):

@@ -250,6 +250,7 @@ def test_write_json_turns_nan_into_null(tmp_path: Path) -> None:
     path = write_json(tmp_path / "a" / "x.json", {"v": float("nan"), "w": [1.0, float("inf")]})
     assert json.loads(path.read_text()) == {"v": None, "w": [1.0, None]}
     assert [p.name for p in path.parent.iterdir()] == ["x.json"]
+    assert path.stat().st_mode & 0o777 == 0o644  # readable like the report, not 0600
 
 
 BUILD_SUMMARY = {
