@@ -61,6 +61,7 @@ __all__ = [
     "LEAK_SHARE",
     "install_pseudonymiser",
     "check_pseudonym_record",
+    "pseudonymisation_record",
     "redact",
 ]
 
@@ -415,6 +416,24 @@ def check_pseudonym_record(
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def pseudonymisation_record(con: duckdb.DuckDBPyConnection) -> tuple[list[str], str] | None:
+    """``(fields, key fingerprint)`` when the warehouse holds pseudonymised ids, else None.
+
+    None too for a warehouse from before the ``ingest_pseudonymisation`` table existed.
+    """
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = $t "
+        "AND table_schema = current_schema()",
+        {"t": "ingest_pseudonymisation"},
+    ).fetchall()[0][0]
+    if not exists:
+        return None
+    row = con.execute(
+        "SELECT fields, key_fingerprint FROM ingest_pseudonymisation LIMIT 1"
+    ).fetchall()
+    return (list(row[0][0]), str(row[0][1])) if row else None
 
 
 def redact(text: str) -> str:

@@ -546,7 +546,7 @@ def evaluate_run(
             f"{run_dir}: no trained models and no baselines to evaluate; run "
             "`offrec train` first or set [evaluate] baselines"
         )
-    notes: list[str] = []
+    notes: list[str] = _privacy_notes(wh)
     s_n = spec.normalise(test.states)
     s_next_n = spec.normalise(test.next_states)
     mu, prop_source, behaviour_model, behaviour_probs = _propensities(
@@ -992,6 +992,26 @@ def _no_nan(value: Any) -> Any:
     if isinstance(value, np.floating | np.integer):
         return _no_nan(value.item())
     return value
+
+
+def _privacy_notes(warehouse: Path) -> list[str]:
+    """A note for the report when the warehouse's user ids are pseudonyms (``[ingest]
+    pseudonymise``), so a reader knows the ids in it are not the source system's."""
+    from ingest.pseudonymise import pseudonymisation_record
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        record = pseudonymisation_record(con)
+    finally:
+        con.close()
+    if record is None:
+        return []
+    fields, fingerprint = record
+    return [
+        f"ids in {', '.join(fields)} were pseudonymised at ingest (keyed HMAC-SHA256, key "
+        f"fingerprint {fingerprint}): the warehouse, datasets and this report hold no raw ids; "
+        "`offrec pseudonym ID` maps a raw id to its pseudonym"
+    ]
 
 
 def _store_table(

@@ -174,6 +174,8 @@ def test_nightly_with_pseudonymised_users_leaks_no_raw_id(tmp_path: Path) -> Non
     report = project / "runs" / "pz" / "report.html"
     assert report.exists()
     assert not _leaks_in_text(report.read_text(), ids)
+    # and the report tells its reader the ids are pseudonyms
+    assert "were pseudonymised at ingest (keyed HMAC-SHA256" in report.read_text()
     assert _warehouse_leaks(cfg.paths.warehouse, ids) == {}
     assert _file_leaks(cfg.paths.datasets, ids) == {}
     assert _file_leaks(cfg.paths.runs, ids) == {}
