@@ -734,6 +734,13 @@ def evaluate_run(
                 put, probs, test, actions, sim_cfg, cfg, weights
             )
     timings["estimators"] = time.perf_counter() - t0
+    if ev.fqe_enabled and not ev.fqe.interval_refits:
+        notes.append(
+            "FQE's intervals resample sessions with the fitted Q held fixed: they leave out the "
+            "error of the fit itself and are too narrow (the coverage measured in docs/ope.md is "
+            "that of refit-widened intervals). Set [evaluate.fqe] interval_refits = 3 for "
+            "honest FQE intervals (3 more fits per policy); read FQE as a direction check"
+        )
     table = pd.concat(frames, ignore_index=True)
     diverged = [p for p, f in summary_extra["fqe"].items() if f["diverged"]]
     withheld = table["policy"].isin(diverged) & table["estimator"].isin(

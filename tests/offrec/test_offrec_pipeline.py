@@ -122,6 +122,9 @@ def test_nightly_writes_every_output(reference: Path) -> None:
                 "evaluation/summary.json", "models/cql", "models/bc", "config.toml"):
         assert (run_dir / rel).exists(), rel
     assert (reference / "runs" / "index.html").exists()
+    notes = json.loads((run_dir / "evaluation" / "summary.json").read_text())["notes"]
+    assert any("interval_refits = 3 for honest FQE intervals" in n for n in notes), notes
+    assert "interval_refits = 3 for honest FQE intervals" in (run_dir / "report.html").read_text()
     table = results(reference)
     assert set(table["policy"]) >= {"cql", "bc", "uniform", "most_popular", "behaviour"}
     assert {"dr", "ipw", "fqe", "wdr"} <= set(table["estimator"])
