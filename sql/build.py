@@ -244,11 +244,13 @@ def run_gates(
         if not check.startswith("dq_"):
             continue
         text = read_sql(name)
-        if fused.get(check) == 0:
-            share = round(fused_s / len(fused), 4)
-            results.append(GateResult(check, _description(text), 0, seconds=share))
-            continue
         bound = _bind(text, values, name)
+        if fused.get(check) == 0:
+            # the columns the gate would return, from binding its query (not running it)
+            columns = tuple(con.sql(text, params=bound).columns)
+            share = round(fused_s / len(fused), 4)
+            results.append(GateResult(check, _description(text), 0, columns, seconds=share))
+            continue
         t0 = time.perf_counter()
         cur = con.execute(f"SELECT * FROM (\n{text}\n) AS offending LIMIT {_SAMPLE_ROWS}", bound)
         sample = cur.fetchall()

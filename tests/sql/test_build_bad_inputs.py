@@ -293,6 +293,8 @@ def built(con, events, tmp_path):
         con, BuildConfig(train_frac=1, validation_frac=0, test_frac=0), datasets_dir=tmp_path
     )
     assert all(g.passed for g in res.gates) and len(res.gates) == 7
+    # passing gates name the columns their rows would have, fused or not
+    assert all(g.columns and not g.sample for g in res.gates)
     return res.version
 
 
