@@ -362,17 +362,15 @@ def check_pseudonym_record(
     in two. A row over a warehouse with nothing loaded yet is simply replaced.
     """
     want = sorted({f.lower() for f in fields})
-    row = con.execute(
-        "SELECT fields, key_fingerprint FROM ingest_pseudonymisation LIMIT 1"
-    ).fetchall()
+    record = pseudonymisation_record(con)
     loaded = int(con.execute("SELECT count(*) FROM ingest_log").fetchall()[0][0]) + int(
         con.execute("SELECT count(*) FROM (SELECT 1 FROM events LIMIT 1)").fetchall()[0][0]
     )
-    if row and not loaded:  # recorded by a run that loaded nothing: not binding
+    if record and not loaded:  # recorded by a run that loaded nothing: not binding
         con.execute("DELETE FROM ingest_pseudonymisation")
-        row = []
-    if row:
-        have_fields, have_print = list(row[0][0]), str(row[0][1])
+        record = None
+    if record:
+        have_fields, have_print = record
         if key is None:
             raise IngestError(
                 f"this warehouse holds pseudonymised ids (pseudonymise = {have_fields}); "
