@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import os
 import statistics
 import tempfile
@@ -35,6 +36,7 @@ __all__ = [
     "run_suite",
     "format_results",
     "current_rss_mb",
+    "available_memory_mb",
     "PeakRSS",
 ]
 
@@ -55,11 +57,16 @@ class Contender:
 
     ``setup()`` (optional) runs before every repetition, untimed (e.g. drop the output table).
     ``run()`` may return a dict of extra facts (rows written …) that are reported as-is.
+    ``skip_reason()`` (optional, baselines only) is asked once before the first repetition: a
+    string means this machine cannot run the contender at this size (e.g. it would need more
+    memory than is available, and the kernel would kill the whole bench), so it is reported
+    as skipped with that reason instead of being run.
     """
 
     name: str
     run: Callable[[], dict[str, Any] | None]
     setup: Callable[[], None] | None = None
+    skip_reason: Callable[[], str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,7 @@ class ContenderResult:
     peak_rss_mb: float
     rss_growth_mb: float
     extra: dict[str, Any]
+    skipped: str | None = None  # why it was not run (then times_s is empty, the rest NaN)
 
 
 @dataclass
@@ -101,7 +109,19 @@ class ComparisonResult:
     goal: str
     ours: ContenderResult
     baselines: list[ContenderResult]
-    ratios: dict[str, float]  # baseline name -> baseline_median / our_median
+    ratios: dict[str, float]  # baseline name -> baseline_median / our_median (run ones only)
+
+
+def available_memory_mb() -> float:
+    """MemAvailable from /proc/meminfo in MiB (inf where unknown, so nothing is skipped)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return float("inf")
 
 
 def current_rss_mb() -> float:
@@ -155,7 +175,14 @@ def run_suite(
     results: list[ComparisonResult] = []
     try:
         for comp in suite.comparisons:
-            contenders = [comp.ours, *comp.baselines]
+            if comp.ours.skip_reason is not None:
+                raise ValueError(f"{comp.name}: our contender cannot be skipped")
+            skipped = {
+                b.name: reason
+                for b in comp.baselines
+                if b.skip_reason is not None and (reason := b.skip_reason())
+            }
+            contenders = [c for c in (comp.ours, *comp.baselines) if c.name not in skipped]
             times: dict[str, list[float]] = {c.name: [] for c in contenders}
             peaks: dict[str, float] = {c.name: 0.0 for c in contenders}
             growth: dict[str, float] = {c.name: 0.0 for c in contenders}
@@ -171,6 +198,12 @@ def run_suite(
                     extras[c.name] = extra
 
             summary = {
+                name: ContenderResult(
+                    name, [], math.nan, math.nan, math.nan, math.nan, {}, skipped=reason
+                )
+                for name, reason in skipped.items()
+            }
+            summary |= {
                 c.name: ContenderResult(
                     name=c.name,
                     times_s=times[c.name],
@@ -184,7 +217,7 @@ def run_suite(
             }
             ours = summary[comp.ours.name]
             bases = [summary[b.name] for b in comp.baselines]
-            ratios = {b.name: b.median_s / ours.median_s for b in bases}
+            ratios = {b.name: b.median_s / ours.median_s for b in bases if b.skipped is None}
             results.append(
                 ComparisonResult(comp.name, comp.unit, comp.n_items, comp.goal, ours, bases, ratios)
             )
@@ -204,12 +237,17 @@ def format_results(stage: str, results: list[ComparisonResult], notes: str = "")
     lines.append(header)
     lines.append("-" * len(header))
     for r in results:
-        rows = [(r.ours, "ours")] + [(b, f"{r.ratios[b.name]:.2f}x") for b in r.baselines]
+        rows = [(r.ours, "ours")] + [
+            (b, f"{r.ratios[b.name]:.2f}x") for b in r.baselines if b.skipped is None
+        ]
         for c, ratio in rows:
             lines.append(
                 f"{r.name:<28} {c.name:<30} {c.median_s:>10.3f} {c.throughput:>14,.0f} "
                 f"{c.peak_rss_mb:>12.0f} {ratio:>8}"
             )
+        for b in r.baselines:
+            if b.skipped is not None:
+                lines.append(f"{r.name:<28} {b.name:<30} skipped: {b.skipped}")
         if r.goal:
             lines.append(f"{'':<28} goal: {r.goal}")
     lines.append("ratio = baseline median time / our median time (> 1: ours is faster)")
@@ -222,4 +260,15 @@ def results_to_json(stage: str, opts: BenchOptions, results: list[ComparisonResu
         "options": {**asdict(opts), "workdir": str(opts.workdir)},
         "comparisons": [asdict(r) for r in results],
     }
-    return json.dumps(payload, indent=2, default=str)
+    return json.dumps(_no_nan(payload), indent=2, default=str, allow_nan=False)
+
+
+def _no_nan(value: Any) -> Any:
+    """NaN (a skipped contender's times) and inf as JSON null: strict JSON has neither."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_no_nan(v) for v in value]
+    return value

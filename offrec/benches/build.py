@@ -33,11 +33,14 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from offrec.bench import BenchOptions, BenchSuite, Comparison, Contender
+from offrec.bench import BenchOptions, BenchSuite, Comparison, Contender, available_memory_mb
 
 __all__ = ["suite", "prepare_warehouse", "plain_window_query", "pandas_build", "EVENTS_AT_SCALE_1"]
 
 EVENTS_AT_SCALE_1 = 10_000_000
+#: Peak RSS growth of :func:`pandas_build` per million events, with a margin: measured 1.65
+#: GB per million at 10M events (16.6 GB peak, 2026-11-28) and 2.1 at 2M.
+PANDAS_MB_PER_MILLION_EVENTS = 2_000
 _TOP_N = 50
 _K = 3
 
@@ -275,28 +278,30 @@ def pandas_build(
     secs = (merged["ts"] - merged["start"]).dt.total_seconds()
     since = (merged["ts"] - merged["prev_ts"]).dt.total_seconds().fillna(0.0)
     last = merged[[f"last_{j}" for j in range(1, _K + 1)]].fillna(none).to_numpy(np.int64)
-    bag = np.zeros((len(merged), other + 1))
+    # filled column by column in float32: a float64 column_stack of the same matrix needs
+    # 4 GB more at 10M events, which this 24 GB machine does not have
+    parts = [
+        merged["step"],
+        *(merged[f"prev_{j}"] for j in range(1, _K + 1)),
+        *last.T,
+        *(merged[c].fillna(0) for c in cols[:4]),
+        secs,
+        since,
+        merged["ts"].dt.hour,
+        merged["ts"].dt.dayofweek,
+        merged["position"].fillna(0),
+        *(merged[c].fillna(0) for c in ("h_s", "h_p", "h_spend")),
+    ]
+    state = np.zeros((len(merged), len(parts) + other + 1), dtype=np.float32)
+    for i, part in enumerate(parts):
+        state[:, i] = np.asarray(part, dtype=np.float32)
+    bag = state[:, len(parts) :]
     for j in range(_K):
         np.add.at(
             bag,
             (np.arange(len(merged)), np.where(last[:, j] < none, last[:, j], 0)),
-            (last[:, j] < none).astype(float),
+            (last[:, j] < none).astype(np.float32),
         )
-    state = np.column_stack(
-        [
-            merged["step"],
-            merged[[f"prev_{j}" for j in range(1, _K + 1)]],
-            last,
-            merged[cols[:4]].fillna(0),
-            secs,
-            since,
-            merged["ts"].dt.hour,
-            merged["ts"].dt.dayofweek,
-            merged["position"].fillna(0),
-            merged[["h_s", "h_p", "h_spend"]].fillna(0),
-            bag,
-        ]
-    ).astype(np.float32)
     nxt = np.zeros_like(state)
     same = merged["session_id"].to_numpy()[1:] == merged["session_id"].to_numpy()[:-1]
     nxt[:-1][same] = state[1:][same]
@@ -358,6 +363,25 @@ def _count(merged: pd.DataFrame, kind: str) -> np.ndarray:
     return merged[kind].fillna(0).to_numpy(np.int64)
 
 
+def pandas_skip_reason(n_events: int, available_mb: float) -> str | None:
+    """Why the pandas contender cannot run on ``n_events`` events with ``available_mb`` free.
+
+    pandas holds every event and decision in memory (about
+    :data:`PANDAS_MB_PER_MILLION_EVENTS` MB per million events); past what the machine has
+    free, the kernel would kill the whole bench process, ours' results with it.
+    """
+    need = PANDAS_MB_PER_MILLION_EVENTS * n_events / 1e6
+    if need <= available_mb:
+        return None
+    fits = available_mb / PANDAS_MB_PER_MILLION_EVENTS * 1e6
+    return (
+        f"pandas would need about {need / 1024:.1f} GB for {n_events:,} events (it holds "
+        f"everything in memory, ~{PANDAS_MB_PER_MILLION_EVENTS / 1024:.1f} GB per million), "
+        f"but {available_mb / 1024:.1f} GB is available; run with --scale "
+        f"{max(fits, 0) / EVENTS_AT_SCALE_1:.2f} or less to include it"
+    )
+
+
 def suite(opts: BenchOptions) -> BenchSuite:
     from sql.build import build_dataset
     from sql.config import BuildConfig
@@ -398,6 +422,9 @@ def suite(opts: BenchOptions) -> BenchSuite:
         finally:
             con.close()
 
+    def pandas_skip() -> str | None:
+        return pandas_skip_reason(n_events, available_memory_mb())
+
     def cleanup() -> None:
         shutil.rmtree(datasets, ignore_errors=True)
         shutil.rmtree(workdir / "pandas", ignore_errors=True)
@@ -410,7 +437,7 @@ def suite(opts: BenchOptions) -> BenchSuite:
                 ours=Contender("offrec build (full)", ours),
                 baselines=(
                     Contender("plain DuckDB window query", plain),
-                    Contender("pandas", pandas_run),
+                    Contender("pandas", pandas_run, skip_reason=pandas_skip),
                 ),
                 n_items=n_events,
                 unit="events",
