@@ -91,3 +91,31 @@ def test_build_bench_skips_pandas_only_when_it_would_not_fit():
     reason = pandas_skip_reason(n, need / 2)
     assert reason is not None
     assert "10,000,000 events" in reason and "--scale 0.50 or less" in reason
+
+
+def test_memory_a_contender_freed_is_not_counted_in_the_next_ones_peak(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    from offrec.bench import current_rss_mb
+
+    def hog() -> None:
+        # many small Arrow buffers: freed, they stay in pyarrow's pool unless released
+        chunks = [pa.array(range(i, i + 100_000)) for i in range(0, 20_000_000, 100_000)]
+        assert sum(len(c) for c in chunks) == 20_000_000
+
+    start = current_rss_mb()
+    suite = BenchSuite(
+        "toy",
+        (
+            Comparison(
+                "toy",
+                Contender("ours", lambda: None),
+                (Contender("hog", hog),),
+                n_items=1,
+            ),
+        ),
+    )
+    (result,) = run_suite(suite, BenchOptions(repeat=2, workdir=tmp_path))
+    hog_growth = result.baselines[0].rss_growth_mb
+    assert hog_growth > 100, "the hog must allocate enough to see"
+    # rep 2's "ours" runs right after rep 1's hog: the hog's freed pages are not in its peak
+    assert result.ours.peak_rss_mb < start + hog_growth / 2
