@@ -253,7 +253,7 @@ def format_results(stage: str, results: list[ComparisonResult], notes: str = "")
     if notes:
         lines.append(notes)
     header = f"{'comparison':<28} {'contender':<30} {'median s':>10} {'per s':>14} " \
-             f"{'peak RSS MB':>12} {'ratio':>8}"
+             f"{'peak RSS MB':>12} {'its own MB':>11} {'ratio':>8}"
     lines.append(header)
     lines.append("-" * len(header))
     for r in results:
@@ -263,7 +263,7 @@ def format_results(stage: str, results: list[ComparisonResult], notes: str = "")
         for c, ratio in rows:
             lines.append(
                 f"{r.name:<28} {c.name:<30} {c.median_s:>10.3f} {c.throughput:>14,.0f} "
-                f"{c.peak_rss_mb:>12.0f} {ratio:>8}"
+                f"{c.peak_rss_mb:>12.0f} {c.rss_growth_mb:>11.0f} {ratio:>8}"
             )
         for b in r.baselines:
             if b.skipped is not None:
@@ -271,6 +271,10 @@ def format_results(stage: str, results: list[ComparisonResult], notes: str = "")
         if r.goal:
             lines.append(f"{'':<28} goal: {r.goal}")
     lines.append("ratio = baseline median time / our median time (> 1: ours is faster)")
+    lines.append(
+        "peak RSS = the process's peak during the contender's runs; its own = the most it grew "
+        "the process by (the rest is Python, libraries and what earlier runs kept)"
+    )
     return "\n".join(lines)
 
 

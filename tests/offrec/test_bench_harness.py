@@ -119,3 +119,13 @@ def test_memory_a_contender_freed_is_not_counted_in_the_next_ones_peak(tmp_path)
     assert hog_growth > 100, "the hog must allocate enough to see"
     # rep 2's "ours" runs right after rep 1's hog: the hog's freed pages are not in its peak
     assert result.ours.peak_rss_mb < start + hog_growth / 2
+
+
+def test_the_table_shows_each_contenders_own_memory(tmp_path):
+    calls: list[str] = []
+    (result,) = run_suite(_suite(calls, None), BenchOptions(repeat=1, workdir=tmp_path))
+    result.ours.rss_growth_mb = 1234.0
+    text = format_results("toy", [result])
+    header, _, ours_line = text.splitlines()[1:4]
+    assert "its own MB" in header
+    assert ours_line.split()[-2] == "1234"
