@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from offrec.jsonsafe import json_safe
+
 __all__ = [
     "BenchOptions",
     "Contender",
@@ -284,15 +286,5 @@ def results_to_json(stage: str, opts: BenchOptions, results: list[ComparisonResu
         "options": {**asdict(opts), "workdir": str(opts.workdir)},
         "comparisons": [asdict(r) for r in results],
     }
-    return json.dumps(_no_nan(payload), indent=2, default=str, allow_nan=False)
+    return json.dumps(json_safe(payload), indent=2, default=str, allow_nan=False)
 
-
-def _no_nan(value: Any) -> Any:
-    """NaN (a skipped contender's times) and inf as JSON null: strict JSON has neither."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _no_nan(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_no_nan(v) for v in value]
-    return value

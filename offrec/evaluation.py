@@ -32,7 +32,6 @@ a cross-fitted behaviour model's, floored at ``propensity_floor`` — and the re
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +44,7 @@ import pandas as pd
 from offrec.atomic import atomic_path, atomic_write_json
 from offrec.config import OffrecConfig
 from offrec.errors import OffrecError
+from offrec.jsonsafe import json_safe
 from offrec.logs import log_event
 from reports.model import EXPLAIN, RESULT_COLUMNS, SEGMENT_COLUMNS, SEGMENTS
 
@@ -811,9 +811,9 @@ def evaluate_run(
         table.to_parquet(tmp, index=False)
     with atomic_path(run_dir / SEGMENTS) as tmp:
         seg_table.to_parquet(tmp, index=False)
-    explain_doc = _no_nan(explain.to_dict(run_id))
+    explain_doc = json_safe(explain.to_dict(run_id))
     atomic_write_json(run_dir / EXPLAIN, explain_doc)
-    atomic_write_json(out_dir / "summary.json", _no_nan(summary))
+    atomic_write_json(out_dir / "summary.json", json_safe(summary))
     _store_table(wh, run_id, table)
     _store_table(wh, run_id, seg_table, name="ope_segment_results")
     log_event(
@@ -987,18 +987,6 @@ def _behaviour_truth(
     out["per_session:reward"] = gt.value
     out["per_session:reward_se"] = gt.value_se
     return out
-
-
-def _no_nan(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _no_nan(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_no_nan(v) for v in value]
-    if isinstance(value, np.floating | np.integer):
-        return _no_nan(value.item())
-    return value
 
 
 def _privacy_notes(warehouse: Path) -> list[str]:
